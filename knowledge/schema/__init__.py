@@ -1,0 +1,24 @@
+"""Schema of every knowledge kind; KINDS maps a kind to its data file and model."""
+
+from .common import Entry, Releases, Source, version_key
+from .evidence import Evidence
+from .fast_path import FastPath
+from .gpu import Gpu
+from .model import Model
+from .option import Option
+from .recipe import Recipe, Tip
+from .release import Release
+
+KINDS: dict[str, type[Entry]] = {
+    "options": Option,
+    "models": Model,
+    "gpus": Gpu,
+    "releases": Release,
+    "recipes": Recipe,
+    "tips": Tip,
+    "evidence": Evidence,
+    "fast_paths": FastPath,
+}
+
+__all__ = ["KINDS", "Entry", "Releases", "Source", "version_key", "Evidence", "FastPath", "Gpu", "Model",
+           "Option", "Recipe", "Tip", "Release"]

@@ -1,0 +1,65 @@
+"""Fields every knowledge entry shares: identity, sources and the sglang releases where it holds."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SourceKind = Literal["seed", "code", "help", "docs", "blog", "pr", "issue", "measured", "spec"]
+
+_VERSION = re.compile(r"^\d+\.\d+\.\d+(\.post\d+)?$")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key for sglang versions like 0.5.10.post1 (post releases sort after their base)."""
+    if not _VERSION.match(version):
+        raise ValueError(f"not an sglang version: {version!r} (expected like 0.5.10 or 0.5.10.post1)")
+    base, _, post = version.partition(".post")
+    return (*(int(p) for p in base.split(".")), int(post) if post else -1)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Source(Strict):
+    """Where a fact comes from. `kind` says whether it was measured or read from code, docs, etc."""
+
+    kind: SourceKind
+    ref: str = Field(description="URL, or wheel-relative path like 'sglang==0.5.10.post1:python/sglang/...'.")
+    note: str = ""
+
+
+class Releases(Strict):
+    """Inclusive range of sglang releases where an entry holds; an open end means 'still true'."""
+
+    since: str | None = None
+    until: str | None = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _check(cls, v: str | None) -> str | None:
+        if v is not None:
+            version_key(v)
+        return v
+
+    def contains(self, version: str) -> bool:
+        key = version_key(version)
+        if self.since and key < version_key(self.since):
+            return False
+        return not (self.until and key > version_key(self.until))
+
+
+class Entry(Strict):
+    """Base of every knowledge entry."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
+    title: str
+    summary: str = ""
+    sources: list[Source] = Field(min_length=1)
+    releases: Releases = Field(default_factory=Releases)
+    stale: bool = False
+    stale_reason: str = ""
+    superseded_by: list[str] = Field(default_factory=list, description="Ids of the entries that replace a stale one.")

@@ -1,0 +1,25 @@
+"""Measured evidence, with the setting it was measured in."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .common import Entry
+
+
+class Evidence(Entry):
+    measured: bool = Field(description="True if measured; False if read (e.g. a claim in a PR or blog).")
+    model: str
+    gpu: str
+    gpu_count: int = 1
+    shape: str = Field(description="WxH or WxHxF, as measured.")
+    steps: int | None = None
+    sglang_version: str = ""
+    flags: list[str] = Field(default_factory=list)
+    result: str = Field(description="What was observed, with units.")
+    metric: Literal["latency", "speedup", "memory", "throughput", "quality", "other"] = "other"
+    value: float | None = None
+    unit: str = ""
+    supports: list[str] = Field(default_factory=list, description="Ids of the options or rules it supports.")

@@ -1,0 +1,3 @@
+from sglang_diffusion_mcp.server.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The MCP adapter, the command line and the settings."""

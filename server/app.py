@@ -1,0 +1,89 @@
+"""The MCP adapter: registers the tool table and the knowledge resources on an MCPServer."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+
+from .. import __version__
+from ..knowledge.schema import KINDS
+from ..tools.problems import ToolInputError
+from ..tools.query_knowledge import URI_PREFIX, fetch, query_knowledge
+from .tool_table import TOOLS, ToolSpec
+
+log = logging.getLogger("sglang_diffusion_mcp")
+
+INSTRUCTIONS = (
+    "Choose, run and prove the fastest `sglang generate` command for a diffusion model, GPUs and a VRAM "
+    "budget. Read the skill sglang-diffusion-mcp for the workflow. Knowledge entries are also resources "
+    f"under {URI_PREFIX}/{{kind}}/{{id}}."
+)
+
+
+def _as_tool_error(spec: ToolSpec, exc: Exception) -> ToolError:
+    if isinstance(exc, ToolInputError):
+        return ToolError(exc.text)
+    log.exception("tool %s failed", spec.name)
+    return ToolError(f"[internal_error] {spec.name} failed unexpectedly ({type(exc).__name__}: {exc}). "
+                     "Fix: check the inputs; if they look right, report this with the server log (stderr).")
+
+
+def guarded(spec: ToolSpec):
+    """Wrap a tool so every failure reaches the caller as an actionable tool error, never a crash."""
+    fn = spec.fn
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def run_async(*args, **kwargs):
+            try:
+                return await fn(*args, **kwargs)
+            except ToolError:
+                raise
+            except Exception as exc:
+                raise _as_tool_error(spec, exc) from exc
+        return run_async
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ToolError:
+            raise
+        except Exception as exc:
+            raise _as_tool_error(spec, exc) from exc
+    return run
+
+
+def _register_resources(server: MCPServer) -> None:
+    @server.resource(f"{URI_PREFIX}/{{kind}}", name="knowledge-kind", mime_type="application/json",
+                     description=f"Entries of one knowledge kind ({', '.join(KINDS)}).")
+    def list_kind(kind: str) -> str:
+        return query_knowledge(kind=kind, limit=100).model_dump_json()
+
+    @server.resource(f"{URI_PREFIX}/{{kind}}/{{entry_id}}", name="knowledge-entry", mime_type="application/json",
+                     description="One knowledge entry, in full.")
+    def get_entry(kind: str, entry_id: str) -> str:
+        found_kind, entry = fetch(entry_id, kind)
+        return json.dumps({"kind": found_kind, **entry.model_dump(mode="json")})
+
+
+def build_server() -> MCPServer:
+    server = MCPServer(name="sglang-diffusion-mcp", version=__version__, instructions=INSTRUCTIONS)
+    for spec in TOOLS:
+        server.add_tool(
+            guarded(spec),
+            name=spec.name,
+            title=spec.title,
+            annotations=ToolAnnotations(
+                title=spec.title, read_only_hint=spec.read_only, destructive_hint=spec.destructive,
+                idempotent_hint=spec.idempotent, open_world_hint=spec.open_world,
+            ),
+            structured_output=True,
+        )
+    _register_resources(server)
+    return server
