@@ -77,7 +77,8 @@ def main() -> None:
         e1, e2 = est / act - 1, est_ovh / ovh - 1
         act_err.append(abs(e1))
         ovh_err.append(abs(e2))
-        print(f"{name:18s} {str(shape):17s} {act:6.3f} / {est:6.3f} {e1:+6.1%}   {ovh:6.3f} / {est_ovh:6.3f} {e2:+6.1%}")
+        print(f"{name:18s} {str(shape):17s} {act:6.3f} / {est:6.3f} {e1:+6.1%}   "
+              f"{ovh:6.3f} / {est_ovh:6.3f} {e2:+6.1%}")
     print(f"activation: median |error| {statistics.median(act_err):.1%}, max {max(act_err):.1%}")
     print(f"allocator overhead: median |error| {statistics.median(ovh_err):.1%}, max {max(ovh_err):.1%}")
     print("leave-one-out (slope refitted without the point, models with 2+ points):")
@@ -96,7 +97,8 @@ def main() -> None:
     a, b = _fit_formula([(m.ffn_dim, m.hidden_size, slopes[n]) for n, m in zip(slopes, ms)])
     print(f"  a = {a:.3e}, b = {b:.3e}")
     for m in (identify_model(n).model for n in slopes):
-        print(f"  {m.id:16s} formula {a * m.ffn_dim + b * m.hidden_size:.4f} vs measured {m.activation_mib_per_token:.4f}")
+        guess = a * m.ffn_dim + b * m.hidden_size
+        print(f"  {m.id:16s} formula {guess:.4f} vs measured {m.activation_mib_per_token:.4f}")
     print("derived-slope check (each measured slope predicted from another model by hidden-size ratio):")
     measured = {identify_model(n).model.id: identify_model(n).model for n in slopes}
     for mid, m in measured.items():
