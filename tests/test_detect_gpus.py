@@ -288,6 +288,17 @@ def test_snapshot_h100(monkeypatch):
     assert snap.recommended_env["CUDA_VISIBLE_DEVICES"] == "0" and snap.cuda_visible_devices is None
 
 
+def test_snapshot_of_the_2xh200_host_matches_what_live_nvml_said_there():
+    """The capture and the live NVML answer both come from the same lent 2xH200 host."""
+    host = GPUS / "h200x2-nvlink"
+    live = json.loads((host / "live-check.json").read_text())["detect_gpus"]
+    snap = detect_gpus(str(host))
+    assert [(g.name, g.uuid, g.memory_total_mib, g.memory_used_mib, g.kb_gpu) for g in snap.gpus] == \
+        [(g["name"], g["uuid"], g["memory_total_mib"], g["memory_used_mib"], g["kb_gpu"]) for g in live["gpus"]]
+    assert [(l.a, l.b, l.kind, l.nvlink_count) for l in snap.links] == [(0, 1, "nvlink", 18)]
+    assert snap.idle_gpus == live["idle_gpus"] == [0, 1]
+
+
 def test_snapshot_of_busy_host():
     snap = detect_gpus(str(BUSY))
     assert snap.idle_gpus == [1, 3]
