@@ -8,6 +8,7 @@ from .model import Model
 from .option import Option
 from .recipe import Recipe, Tip
 from .release import Release
+from .rule import Rule
 
 KINDS: dict[str, type[Entry]] = {
     "options": Option,
@@ -18,7 +19,8 @@ KINDS: dict[str, type[Entry]] = {
     "tips": Tip,
     "evidence": Evidence,
     "fast_paths": FastPath,
+    "rules": Rule,
 }
 
 __all__ = ["KINDS", "Entry", "Releases", "Source", "version_key", "Evidence", "FastPath", "Gpu", "Model",
-           "Option", "Recipe", "Tip", "Release"]
+           "Option", "Recipe", "Tip", "Release", "Rule"]

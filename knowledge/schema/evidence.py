@@ -14,12 +14,15 @@ class Evidence(Entry):
     model: str
     gpu: str
     gpu_count: int = 1
-    shape: str = Field(description="WxH or WxHxF, as measured.")
+    shape: str = Field(default="", description="WxH or WxHxF, as measured; empty where no shape applies.")
     steps: int | None = None
     sglang_version: str = ""
     flags: list[str] = Field(default_factory=list)
     result: str = Field(description="What was observed, with units.")
-    metric: Literal["latency", "speedup", "memory", "throughput", "quality", "other"] = "other"
+    metric: Literal["latency", "speedup", "memory", "throughput", "bandwidth", "quality", "other"] = "other"
     value: float | None = None
     unit: str = ""
+    conditions: dict[str, str] = Field(
+        default_factory=dict, description="Other settings that matter: batch, dtype, attention, torch, driver ...",
+    )
     supports: list[str] = Field(default_factory=list, description="Ids of the options or rules it supports.")
