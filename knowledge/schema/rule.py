@@ -9,6 +9,7 @@ They are parsed and checked when the data loads, so a typo fails the knowledge t
 from __future__ import annotations
 
 import ast
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -56,6 +57,13 @@ _ALLOWED_NODES = (
 _FUNCTIONS = {"ver": version_key}
 
 
+@cache
+def _compiled(expr: str) -> tuple[Any, frozenset[str]]:
+    tree = check_expression(expr)
+    needed = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in FACTS)
+    return compile(tree, "<rule>", "eval"), needed
+
+
 def check_expression(expr: str) -> ast.Expression:
     """Parse `expr` and refuse anything outside the rule language (unknown names, attributes, calls)."""
     tree = ast.parse(expr, mode="eval")
@@ -72,13 +80,12 @@ def check_expression(expr: str) -> ast.Expression:
 
 def evaluate(expr: str, facts: dict[str, Any]) -> Any:
     """Evaluate a checked rule expression over `facts` (missing facts raise KeyError naming them)."""
-    tree = check_expression(expr)
-    needed = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in FACTS}
+    code, needed = _compiled(expr)  # checked and compiled once per expression
     missing = sorted(needed - facts.keys())
     if missing:
         raise KeyError(f"rule needs facts {missing}")
     scope = {**_FUNCTIONS, **{k: facts[k] for k in needed}}
-    return eval(compile(tree, "<rule>", "eval"), {"__builtins__": {}}, scope)  # noqa: S307 - checked AST
+    return eval(code, {"__builtins__": {}}, scope)  # noqa: S307 - checked AST
 
 
 class Rule(Entry):

@@ -1,0 +1,147 @@
+"""check_command: validate a `sglang generate` command for a release and hardware, and estimate its VRAM."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from .hardware_spec import ResolvedHardware
+from .planning.cmdline import ParsedCommand, parse_tokens, split_command
+from .planning.context import PlanContext
+from .planning.estimate import VramEstimate, estimate_vram
+from .planning.from_command import plan_from_command
+from .planning.inputs import resolve_model, resolve_target_hardware, resolve_version
+from .planning.rules import check_rules, plan_facts
+from .planning.search import _resident_fits, score
+from .planning.plan import Plan
+from .planning.workload import resolve_workload
+from .problems import Problem, ToolInputError
+
+
+class CheckResult(BaseModel):
+    valid: bool = Field(description="No errors: sglang should accept it and the degrees fit the GPUs.")
+    errors: list[Problem]
+    warnings: list[Problem] = Field(description="Legal but likely slow or misleading.")
+    normalized_argv: list[str] = Field(description="The command with canonical flag spellings.")
+    env: dict[str, str]
+    plan: str | None = Field(default=None, description="What the command runs, in words, defaults filled in.")
+    implicit: list[str] = Field(default_factory=list, description="What sglang decides because the command leaves it.")
+    estimate: VramEstimate | None = Field(default=None, description="VRAM estimate for exactly this command.")
+    model: str | None = None
+    hardware: ResolvedHardware | None = None
+    sglang_version: str
+
+
+def _tokens(command: str | None, argv: list[str] | None) -> list[str]:
+    if (command is None) == (argv is None):
+        raise ToolInputError("bad_input", "Pass exactly one of `command` (a shell line) or `argv` (a list).",
+                             "For example command='sglang generate --model-path ... --num-gpus 2'.", flag="command")
+    if argv is not None:
+        if not all(isinstance(a, str) for a in argv):
+            raise ToolInputError("bad_input", "argv must be a list of strings.", "Quote every element.", flag="argv")
+        return list(argv)
+    try:
+        return split_command(command)
+    except ValueError as exc:
+        raise ToolInputError("bad_command", f"Could not split the command: {exc}.",
+                             "Check unbalanced quotes; pass `argv` as a list to avoid shell quoting.",
+                             flag="command") from exc
+
+
+def _workload_args(parsed: ParsedCommand) -> dict:
+    def num(flag, kind=int):
+        f = parsed.get(flag)
+        try:
+            return kind(f.value) if f and f.value is not None else None
+        except ValueError:
+            return None
+    return dict(width=num("--width"), height=num("--height"), num_frames=num("--num-frames"),
+                num_inference_steps=num("--num-inference-steps"), guidance_scale=num("--guidance-scale", float),
+                negative_prompt=parsed.get("--negative-prompt").value if parsed.get("--negative-prompt") else None,
+                image_path=parsed.get("--image-path").value if parsed.get("--image-path") else None)
+
+
+def _hardware(hardware: str | None, warnings: list[Problem]) -> ResolvedHardware | None:
+    try:
+        return resolve_target_hardware(hardware)
+    except ToolInputError as exc:
+        if exc.problem.code != "no_gpu_detected":
+            raise
+        warnings.append(Problem(code="hardware_unknown", message="No hardware given and no GPU visible: degrees, "
+                                "compute capability and VRAM were not checked.", fix="Pass hardware, e.g. '2xH100'.",
+                                flag="hardware"))
+        return None
+
+
+def check_command(command: str | None = None, argv: list[str] | None = None, hardware: str | None = None,
+                  sglang_version: str | None = None) -> CheckResult:
+    """Validate a `sglang generate` command (a shell line with optional VAR=value prefixes and backslash
+    continuations, or an argv list) against a target sglang release and hardware: unknown or misspelled flags,
+    values the release does not accept, illegal combinations, degrees that do not fit the GPUs, features the
+    compute capability cannot run, and settings sglang would decide on its own. Also estimates the command's
+    per-GPU VRAM peak ("will my command fit?"). Uses the same rules as recommend_flags.
+    """
+    warnings: list[Problem] = []
+    tokens = _tokens(command, argv)
+    version = resolve_version(sglang_version, warnings)
+    parsed = parse_tokens(tokens, version)
+    errors = [p for p in parsed.problems if p.code not in ("repeated_flag",)]
+    warnings += [p for p in parsed.problems if p.code == "repeated_flag"]
+    if parsed.subcommand == "serve":
+        warnings.append(Problem(code="serve_command", message="This is `sglang serve`: only the flags it shares with "
+                                "`sglang generate` were checked.", fix="Server-only flags are not validated here."))
+    elif parsed.subcommand != "generate":
+        raise ToolInputError("not_generate", f"`sglang {parsed.subcommand}` is not a generation command.",
+                             "Pass a `sglang generate ...` (or `sglang serve ...`) command.", flag="command")
+    hw = _hardware(hardware, warnings)
+    result = CheckResult(valid=False, errors=errors, warnings=warnings, normalized_argv=parsed.argv(),
+                         env=parsed.env, hardware=hw, sglang_version=version)
+    model_flag = parsed.get("--model-path")
+    if model_flag is None or not model_flag.value:
+        errors.append(Problem(code="missing_model_path", message="The command has no --model-path.",
+                              fix="Add --model-path <Hugging Face id or local folder>.", flag="--model-path"))
+        result.valid = False
+        return result
+    try:
+        match = resolve_model(model_flag.value, None)
+    except ToolInputError as exc:
+        warnings.append(Problem(code="unknown_model", message=exc.problem.message + " Model-specific checks and "
+                                "the VRAM estimate were skipped.", fix=exc.problem.fix, flag="--model-path"))
+        result.valid = not errors
+        return result
+    result.model = match.model.id
+    warnings += match.warnings
+    if hw is None:
+        result.valid = not errors
+        return result
+    try:
+        workload = resolve_workload(match.model, version, **_workload_args(parsed))
+    except ToolInputError as exc:
+        errors.append(exc.problem)
+        result.valid = False
+        return result
+    ctx = PlanContext(model=match.model, workload=workload, hardware=hw, version=version, budget_gb=hw.memory_gb)
+    cp = plan_from_command(parsed, ctx)
+    result.plan, result.implicit = cp.plan.label(), cp.implicit
+    if cp.plan.num_gpus > hw.count:
+        errors.append(Problem(code="not_enough_gpus", flag="--num-gpus", message=f"The command uses {cp.plan.num_gpus} "
+                              f"GPUs; {hw.spec} has {hw.count}.", fix=f"Use --num-gpus {hw.count} or fewer, with degrees "
+                              "that multiply to it."))
+    estimate = estimate_vram(match.model, workload, cp.plan, hw.memory_gb)
+    result.estimate = estimate
+    resident = Plan(num_gpus=cp.plan.num_gpus, cfg_parallel=cp.plan.cfg_parallel, ulysses=cp.plan.ulysses,
+                    ring=cp.plan.ring, tp=cp.plan.tp, residency={g: "resident" for g in cp.plan.residency})
+    resident_fits = _resident_fits([score(ctx, resident)])
+    facts = plan_facts(ctx, cp.plan, resident_plan_fits=resident_fits, explicit_residency=cp.explicit_residency,
+                       explicit_parallel=cp.explicit_parallel, performance_mode=cp.performance_mode)
+    for severity, problem in check_rules(facts, version):
+        (errors if severity == "error" else warnings).append(problem)
+    if not estimate.fits:
+        warnings.append(Problem(code="may_not_fit", flag="--num-gpus", message=f"Estimated peak {estimate.per_gpu_peak_gb:.1f}"
+                                f" GiB per GPU plus {estimate.runtime_overhead_gb:.2f} GiB runtime overhead exceeds "
+                                f"{hw.memory_gb:.1f} GiB ({estimate.peak_phase} phase).",
+                                fix="Offload a component, add GPUs, or ask recommend_flags for a plan that fits."))
+    if cp.implicit:
+        warnings.append(Problem(code="implicit_settings", message="sglang decides: " + "; ".join(cp.implicit) + ".",
+                                fix="Write these settings explicitly (recommend_flags returns a fully explicit command)."))
+    result.valid = not errors
+    return result

@@ -1,0 +1,169 @@
+"""Parse a `sglang generate` command line into env, subcommand and flags, against one release's table."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from ...knowledge import releases
+from ..problems import Problem
+
+_ENV_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_BOOL_WORDS = {"true", "false", "1", "0", "yes", "no", "on", "off"}
+_TRUE_WORDS = {"true", "1", "yes", "on"}
+
+
+@dataclass
+class ParsedFlag:
+    flag: str  # canonical spelling in this release
+    written: str  # as the user wrote it
+    values: list[str] = field(default_factory=list)
+
+    @property
+    def value(self) -> str | None:
+        return self.values[0] if self.values else None
+
+    def as_bool(self) -> bool:
+        return not self.values or self.values[0].lower() in _TRUE_WORDS
+
+
+@dataclass
+class ParsedCommand:
+    env: dict[str, str]
+    subcommand: str
+    flags: dict[str, ParsedFlag]
+    problems: list[Problem]
+
+    def argv(self) -> list[str]:
+        out = ["sglang", self.subcommand]
+        for parsed in self.flags.values():
+            out += [parsed.flag, *parsed.values]
+        return out
+
+    def get(self, flag: str) -> ParsedFlag | None:
+        return self.flags.get(flag)
+
+
+def split_command(command: str) -> list[str]:
+    """Shell-split one command line, joining backslash line continuations."""
+    joined = re.sub(r"\\\r?\n", " ", command)
+    try:
+        return shlex.split(joined, comments=True)
+    except ValueError as exc:
+        raise ValueError(f"the command is not valid shell syntax ({exc})") from exc
+
+
+def _peel_prefix(tokens: list[str]) -> tuple[dict[str, str], list[str], list[Problem]]:
+    env: dict[str, str] = {}
+    i = 0
+    if tokens and tokens[0] == "env":
+        i = 1
+    while i < len(tokens) and _ENV_ASSIGN.match(tokens[i]):
+        name, _, value = tokens[i].partition("=")
+        env[name] = value
+        i += 1
+    return env, tokens[i:], []
+
+
+def _looks_like_flag(token: str) -> bool:
+    return token.startswith("--") or (token.startswith("-") and len(token) > 1 and not token[1].isdigit())
+
+
+def _unknown_flag_problem(version: str, written: str) -> Problem:
+    name = written.split("=", 1)[0]
+    dashed = "--" + name.lstrip("-").replace("_", "-")
+    if "_" in name and releases.has_flag(version, dashed):
+        return Problem(code="underscore_flag", flag=name,
+                       message=f"`sglang generate` does not accept underscores in {name}; argparse rejects it.",
+                       fix=f"Write {dashed}.")
+    prefixed = [f for f in releases.flag_names(version) if f.startswith(name)]
+    if prefixed:
+        return Problem(code="abbreviated_flag", flag=name,
+                       message=f"{name} is an abbreviation (of {', '.join(prefixed[:4])}); sglang ignores "
+                               "abbreviated flags or finds them ambiguous.",
+                       fix=f"Write the full flag name, e.g. {prefixed[0]}.")
+    spans = [s for s in releases.flag_history(name) if s.info is not None]
+    if spans:
+        where = ", ".join(f"{s.since}..{s.until}" for s in spans)
+        return Problem(code="flag_not_in_release", flag=name,
+                       message=f"sglang {version} has no {name} flag; it exists in {where}.",
+                       fix="Use the spelling of the target release (see query_knowledge kind=releases), "
+                           "or set sglang_version to the release you run.")
+    close = difflib.get_close_matches(name, releases.flag_names(version), n=3, cutoff=0.6)
+    return Problem(code="unknown_flag", flag=name,
+                   message=f"{name} is not a `sglang generate` flag in sglang {version}.",
+                   fix=f"Did you mean {', '.join(close)}?" if close else "Remove it, or check `sglang generate --help`.")
+
+
+def parse_tokens(tokens: list[str], version: str) -> ParsedCommand:
+    """Parse argv tokens (with or without leading env assignments and `sglang generate`)."""
+    env, rest, problems = _peel_prefix(list(tokens))
+    subcommand = "generate"
+    if rest and rest[0].endswith("sglang"):
+        rest = rest[1:]
+    if rest and not rest[0].startswith("-"):
+        subcommand, rest = rest[0], rest[1:]
+    flags: dict[str, ParsedFlag] = {}
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        i += 1
+        if not _looks_like_flag(token):
+            problems.append(Problem(code="stray_argument", flag=token,
+                                    message=f"{token!r} is not attached to any flag.",
+                                    fix="Quote values that contain spaces, and put each value right after its flag."))
+            continue
+        name, eq, inline = token.partition("=")
+        info = releases.flag_info(version, name)
+        if info is None:
+            problems.append(_unknown_flag_problem(version, token))
+            while i < len(rest) and not _looks_like_flag(rest[i]):  # skip its values
+                i += 1
+            continue
+        values: list[str] = [inline] if eq else []
+        if info.style == "switch":
+            if not values and i < len(rest) and rest[i].lower() in _BOOL_WORDS:
+                values = [rest[i]]  # argparse would reject it as a stray argument
+                i += 1
+            if values:
+                problems.append(Problem(code="switch_with_value", flag=info.flag,
+                                        message=f"In sglang {version}, {info.flag} is a bare switch and takes no value.",
+                                        fix=f"Write {info.flag} alone to turn it on, or leave it out to keep it off."))
+                values = []
+        elif info.style == "bool_value":
+            if not values and i < len(rest) and rest[i].lower() in _BOOL_WORDS:
+                values = [rest[i]]
+                i += 1
+            if values and values[0].lower() not in {"true", "false"}:
+                problems.append(Problem(code="bad_bool", flag=info.flag,
+                                        message=f"{info.flag} takes true or false, not {values[0]!r}.",
+                                        fix=f"Write {info.flag} true or {info.flag} false."))
+        else:
+            while i < len(rest) and not (_looks_like_flag(rest[i]) and not _is_number(rest[i])) and (
+                    not values or info.nargs):
+                values.append(rest[i])
+                i += 1
+            if not values:
+                problems.append(Problem(code="missing_value", flag=info.flag,
+                                        message=f"{info.flag} needs a value.", fix=f"Write {info.flag} <value>."))
+            bad = [v for v in values if info.choices and v not in info.choices]
+            if bad:
+                problems.append(Problem(code="bad_choice", flag=info.flag,
+                                        message=f"{info.flag} does not accept {bad[0]!r} in sglang {version}.",
+                                        fix=f"Use one of: {', '.join(info.choices)}."))
+        if info.flag in flags and info.nargs is None:
+            problems.append(Problem(code="repeated_flag", flag=info.flag,
+                                    message=f"{info.flag} is given more than once; the last one wins.",
+                                    fix="Keep one."))
+        flags[info.flag] = ParsedFlag(flag=info.flag, written=name, values=values)
+    return ParsedCommand(env=env, subcommand=subcommand, flags=flags, problems=problems)
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,231 @@
+"""recommend_flags: the fastest valid, fully explicit `sglang generate` command for a model, GPUs and budget."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..knowledge import loader, releases
+from .hardware_spec import ResolvedHardware
+from .planning.context import PlanContext
+from .planning.estimate import VramEstimate
+from .planning.inputs import resolve_budget, resolve_model, resolve_target_hardware, resolve_version
+from .planning.plan import Plan
+from .planning.render import BASE_ENV, FlagChoice, command_line, flags_to_argv, render_flags
+from .planning.search import Scored, rank
+from .planning.workload import Workload, resolve_workload
+from .problems import Problem, ToolInputError
+
+MAX_ALTERNATIVES = 5
+
+
+class Alternative(BaseModel):
+    label: str
+    argv: list[str]
+    why: str
+    per_gpu_peak_gb: float | None = Field(default=None, description="Estimated peak per GPU, GiB.")
+    relative_time: float | None = Field(default=None, description="Predicted time / the recommendation's (model).")
+
+
+class Rejected(BaseModel):
+    option: str
+    reason: str
+
+
+class RecommendResult(BaseModel):
+    command: str = Field(description="One copy-pasteable shell line: env assignments, then the quoted argv.")
+    argv: list[str]
+    env: dict[str, str]
+    flags: list[FlagChoice] = Field(description="Every flag with its value, reason and source.")
+    plan: str = Field(description="The plan in words.")
+    estimate: VramEstimate
+    alternatives: list[Alternative] = Field(description="Worth benchmarking against it; the last one is what sglang "
+                                                        "decides by itself (the baseline to beat).")
+    rejected: list[Rejected]
+    warnings: list[Problem]
+    model: str = Field(description="Knowledge-base id of the model.")
+    workload: Workload
+    hardware: ResolvedHardware
+    sglang_version: str
+    objective: str
+
+
+def _auto_baseline(ctx: PlanContext, num_gpus: int) -> Alternative:
+    v = ctx.version
+    w = ctx.workload
+    argv = ["sglang", "generate", "--model-path", ctx.model.hf_ids[0], "--width", str(w.width), "--height",
+            str(w.height)]
+    if ctx.model.modality == "video":
+        argv += ["--num-frames", str(w.num_frames)]
+    argv += ["--num-inference-steps", str(w.num_inference_steps), "--num-gpus", str(num_gpus),
+             *releases.warmup_argv(v)]
+    row = releases.resolve(v)
+    if row.performance_mode:
+        argv += ["--performance-mode", "auto"]
+        why = ("sglang's own choice: --performance-mode auto re-plans residency, FSDP and CFG parallel from the "
+               "free memory it sees. Benchmark the recommendation against this.")
+    else:
+        defaults = "; ".join(row.offload_defaults[:3]) or "its built-in defaults"
+        why = (f"sglang {v} with nothing set decides offload by itself ({defaults}). Benchmark the recommendation "
+               "against this.")
+    return Alternative(label="sglang defaults (the baseline to beat)", argv=argv, why=why)
+
+
+def _reasons(ctx: PlanContext, best: Scored, runner_up: Scored | None) -> dict[str, str]:
+    p, e = best.plan, best.estimate
+    fit = f"estimated peak {e.per_gpu_peak_gb:.1f} GiB of a {ctx.budget_gb:.1f} GiB budget per GPU"
+    reasons = {"residency": f"Explicit so sglang cannot pick its own offload; {fit}."}
+    for g, mode in p.residency.items():
+        reasons[f"residency_{g}"] = {"resident": f"{g} stays on the GPU ({fit}).",
+                                     "cpu_offload": f"{g} waits in host memory between uses to fit the budget.",
+                                     "layerwise": f"{g} streams layer by layer to fit the budget."}[mode]
+    reasons["layerwise"] = ("DiT layerwise offload needed to fit the budget." if p.group("dit") == "layerwise"
+                            else "Off: a resident DiT fits, and offload costs latency (image models most).")
+    if p.cfg_parallel:
+        reasons["cfg"] = "CFG parallel: the two CFG branches run at once on two GPU groups."
+    elif ctx.workload.uses_cfg and p.num_gpus > 1:
+        reasons["cfg"] = "Off: pure sequence parallelism is predicted faster here; CFG parallel is an alternative."
+    elif not ctx.workload.uses_cfg:
+        reasons["cfg"] = "Off: this request runs one branch (no true CFG), so there is nothing to split."
+    reasons["ulysses"] = (f"Ulysses {p.ulysses}: divides {ctx.model.attention_heads} heads." if p.ulysses > 1 else
+                          "No Ulysses split.")
+    reasons["fsdp"] = "FSDP shards the DiT across GPUs to fit." if p.fsdp else "Off: the DiT fits unsharded."
+    reasons["compile"] = "torch.compile fuses the DiT forward (1.2-1.5x on denoise; small float drift)."
+    reasons["num_gpus"] = (f"{p.num_gpus} of {ctx.hardware.count} GPU(s): predicted fastest" +
+                           (f" (next best: {runner_up.plan.label()})." if runner_up else "."))
+    if p.attention_backend == "fa":
+        reasons["attention"] = f"FlashAttention: lossless and fastest on SM {ctx.hardware.compute_capability}."
+    elif p.attention_backend == "torch_sdpa":
+        reasons["attention"] = f"SDPA: FlashAttention does not run on SM {ctx.hardware.compute_capability}."
+    elif p.attention_backend:
+        reasons["attention"] = f"{p.attention_backend}: lossy approximate attention (allow_lossy)."
+    return reasons
+
+
+def _alternatives(ctx: PlanContext, best: Scored, valid: list[Scored]) -> list[Alternative]:
+    seen = {best.plan.label()}
+    picks: list[Scored] = []
+    wanted = [
+        lambda s: s.plan.cfg_parallel != best.plan.cfg_parallel and s.plan.num_gpus == best.plan.num_gpus,
+        lambda s: s.plan.group("dit") != best.plan.group("dit"),
+        lambda s: s.plan.num_gpus != best.plan.num_gpus,
+        lambda s: s.plan.fsdp != best.plan.fsdp,
+        lambda s: True,
+    ]
+    for want in wanted:
+        for s in valid[1:]:
+            if want(s) and s.plan.label() not in seen:
+                picks.append(s)
+                seen.add(s.plan.label())
+                break
+    out = []
+    for s in picks[:MAX_ALTERNATIVES - 1]:
+        flags = render_flags(ctx, s.plan, {})
+        ratio = s.cost.total_s / best.cost.total_s if best.cost.total_s else None
+        out.append(Alternative(label=s.plan.label(), argv=flags_to_argv(flags), per_gpu_peak_gb=s.estimate.per_gpu_peak_gb,
+                               relative_time=round(ratio, 2) if ratio else None,
+                               why=f"Worth an ABBA benchmark: predicted {ratio:.2f}x the recommendation's time, "
+                                   f"peak {s.estimate.per_gpu_peak_gb:.1f} GiB." if ratio else "Worth a benchmark."))
+    out.append(_auto_baseline(ctx, best.plan.num_gpus))
+    return out
+
+
+def _rejected(ctx: PlanContext, best: Scored, unfit: list[Scored]) -> list[Rejected]:
+    out: list[Rejected] = []
+    v = ctx.version
+    if unfit:
+        biggest = min(unfit, key=lambda s: s.cost.total_s)
+        out.append(Rejected(option=biggest.plan.label(), reason=f"budget: estimated {biggest.estimate.per_gpu_peak_gb:.1f}"
+                            f" GiB per GPU exceeds the {ctx.budget_gb:.1f} GiB budget."))
+    if not ctx.allow_lossy:
+        for oid in ("attn_sage_attn", "cache_dit", "weights_fp8"):
+            out.append(Rejected(option=oid, reason="lossy: pass allow_lossy=true to consider it."))
+    out.append(Rejected(option="cache_dit", reason="needs a per-model Cache-DiT config; not planned automatically.")
+               if ctx.allow_lossy else Rejected(option="tensor_parallel", reason="not planned: sequence parallelism "
+                                                "scales DiTs with less communication."))
+    out.append(Rejected(option="weights_nvfp4", reason="needs pre-quantized weights (--transformer-weights-path) "
+                        "and SM10x/SM12x."))
+    for opt in loader.load("options"):
+        if opt.stale and not opt.releases.contains(v):
+            succ = ", ".join(opt.superseded_by) or "nothing"
+            out.append(Rejected(option=opt.id, reason=f"stale seed row for sglang {v}: {opt.stale_reason} "
+                                f"(superseded by {succ})."))
+    if best.plan.attention_backend == "torch_sdpa":
+        out.append(Rejected(option="attn_fa", reason=f"compute capability {ctx.hardware.compute_capability}: "
+                            "FlashAttention needs SM80+ and is not used on SM12x."))
+    if not releases.resolve(v).performance_mode:
+        out.append(Rejected(option="performance_mode", reason=f"missing in sglang {v} (from 0.5.12)."))
+    return out
+
+
+def _no_plan_error(ctx: PlanContext, unfit: list[Scored]) -> ToolInputError:
+    smallest = min(unfit, key=lambda s: s.estimate.per_gpu_peak_gb) if unfit else None
+    detail = (f"the smallest plan ({smallest.plan.label()}) needs about {smallest.estimate.per_gpu_peak_gb + smallest.estimate.runtime_overhead_gb:.1f}"
+              f" GiB per GPU" if smallest else "no layout is valid")
+    return ToolInputError("nothing_fits", f"No valid plan for {ctx.model.title} at {ctx.workload.width}x"
+                          f"{ctx.workload.height}" + (f"x{ctx.workload.num_frames}" if ctx.model.modality == "video" else "")
+                          + f" fits {ctx.budget_gb:.1f} GiB per GPU on {ctx.hardware.spec}: {detail}.",
+                          "Raise vram_budget_gb, use more or larger GPUs, lower the resolution or frames, or set "
+                          "allow_lossy=true for quantized options.", flag="vram_budget_gb")
+
+
+def recommend_flags(
+    model: str,
+    hardware: str | None = None,
+    family: str | None = None,
+    vram_budget_gb: float | None = None,
+    objective: Literal["speed", "memory", "balanced"] = "speed",
+    allow_lossy: bool = False,
+    width: int | None = None,
+    height: int | None = None,
+    num_frames: int | None = None,
+    num_inference_steps: int | None = None,
+    guidance_scale: float | None = None,
+    negative_prompt: str | None = None,
+    image_path: str | None = None,
+    image_width: int | None = None,
+    image_height: int | None = None,
+    num_outputs_per_prompt: int = 1,
+    sglang_version: str | None = None,
+) -> RecommendResult:
+    """Recommend the fastest valid, fully explicit `sglang generate` command for a diffusion model on given GPUs
+    and a per-GPU VRAM budget, with a reason and source for every flag, a VRAM estimate, alternatives worth
+    benchmarking (including sglang's own defaults, the baseline to beat) and what was rejected and why.
+
+    `hardware` is a spec like '1xRTX4090', '4xH100-80GB' or '8xH200' (works with no GPU present); left out,
+    the local GPUs are detected. objective: 'speed' (default), 'memory', or 'balanced' (fastest with 10 %
+    headroom). Lossy options appear only with allow_lossy=true. Deterministic for the same inputs.
+    """
+    warnings: list[Problem] = []
+    match = resolve_model(model, family)
+    warnings += match.warnings
+    hw = resolve_target_hardware(hardware)
+    warnings += hw.warnings
+    version = resolve_version(sglang_version, warnings)
+    budget = resolve_budget(vram_budget_gb, hw)
+    workload = resolve_workload(match.model, version, width=width, height=height, num_frames=num_frames,
+                                num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
+                                negative_prompt=negative_prompt, image_path=image_path, image_width=image_width,
+                                image_height=image_height, num_outputs_per_prompt=num_outputs_per_prompt)
+    ctx = PlanContext(model=match.model, workload=workload, hardware=hw, version=version, budget_gb=budget,
+                      allow_lossy=allow_lossy)
+    valid, unfit = rank(ctx, objective)
+    if not valid:
+        raise _no_plan_error(ctx, unfit)
+    best = valid[0]
+    flags = render_flags(ctx, best.plan, _reasons(ctx, best, valid[1] if len(valid) > 1 else None))
+    env = dict(BASE_ENV)
+    argv = flags_to_argv(flags)
+    if match.model.gated:
+        warnings.append(Problem(code="gated_model", message=f"{match.model.hf_ids[0]} is gated on Hugging Face.",
+                                fix="Accept its licence and export HF_TOKEN before running."))
+    if not match.model.sglang_native:
+        warnings.append(Problem(code="not_native", message=match.model.support_note or "No native sglang pipeline.",
+                                fix="Run with --backend diffusers; sglang's own optimizations will not apply."))
+    return RecommendResult(
+        command=command_line(argv, env), argv=argv, env=env, flags=flags, plan=best.plan.label(),
+        estimate=best.estimate, alternatives=_alternatives(ctx, best, valid), rejected=_rejected(ctx, best, unfit),
+        warnings=warnings, model=match.model.id, workload=workload, hardware=hw, sglang_version=version,
+        objective=objective,
+    )
