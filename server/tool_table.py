@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..tools.check_command import check_command
+from ..tools.compare_perf import compare_perf
+from ..tools.detect_gpus import detect_gpus
 from ..tools.query_knowledge import query_knowledge
+from ..tools.recommend_flags import recommend_flags
+from ..tools.run_generate import cancel_run, get_run, list_runs, run_generate
+from ..tools.vram_log import parse_vram_log
 
 
 @dataclass(frozen=True)
@@ -28,4 +34,13 @@ class ToolSpec:
 
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(query_knowledge, "Query the knowledge base", read_only=True),
+    ToolSpec(detect_gpus, "Detect GPUs, idle GPUs and their links", read_only=True),
+    ToolSpec(recommend_flags, "Recommend the fastest valid sglang generate command", read_only=True),
+    ToolSpec(check_command, "Check an sglang generate command", read_only=True),
+    ToolSpec(compare_perf, "Compare sglang perf dumps", read_only=True),
+    ToolSpec(parse_vram_log, "Read the VRAM analysis from an sglang log", read_only=True),
+    ToolSpec(run_generate, "Run sglang generate, measured", read_only=False, idempotent=False, open_world=True),
+    ToolSpec(get_run, "Poll a run", read_only=True),
+    ToolSpec(cancel_run, "Cancel a run", read_only=False, destructive=True, idempotent=True),
+    ToolSpec(list_runs, "List recorded runs", read_only=True),
 )

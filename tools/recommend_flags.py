@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from ..knowledge import loader, releases
-from .hardware_spec import ResolvedHardware
+from .hardware_spec import ResolvedHardware, parse_hardware_spec
 from .planning.context import PlanContext
 from .planning.estimate import VramEstimate
 from .planning.inputs import resolve_budget, resolve_model, resolve_target_hardware, resolve_version
@@ -159,15 +160,51 @@ def _rejected(ctx: PlanContext, best: Scored, unfit: list[Scored]) -> list[Rejec
     return out
 
 
-def _no_plan_error(ctx: PlanContext, unfit: list[Scored]) -> ToolInputError:
+def _first_fit(ctx: PlanContext, objective: str) -> Scored | None:
+    valid = rank(ctx, objective)[0]
+    return valid[0] if valid else None
+
+
+def _what_would_fit(ctx: PlanContext, objective: str) -> list[str]:
+    """Nearby requests that do have a valid plan: more GPUs of the same kind, or a smaller frame."""
+    found = []
+    gpu_part = ctx.hardware.spec.split("x", 1)[1]
+    for count in (ctx.hardware.count * 2, ctx.hardware.count * 4, 8):
+        if count > ctx.hardware.count and count <= 8:
+            bigger = replace(ctx, hardware=parse_hardware_spec(f"{count}x{gpu_part}"),
+                             budget_gb=ctx.budget_gb)
+            if (fit := _first_fit(bigger, objective)) is not None:
+                found.append(f"{count}x{gpu_part}: {fit.plan.label()}")
+                break
+    w = ctx.workload
+    for scale in (0.75, 0.5):
+        width, height = int(w.width * scale) // 16 * 16, int(w.height * scale) // 16 * 16
+        smaller = replace(ctx, workload=w.model_copy(update={"width": width, "height": height}))
+        if (fit := _first_fit(smaller, objective)) is not None:
+            found.append(f"{width}x{height} on {ctx.hardware.spec}: {fit.plan.label()}")
+            break
+    return found
+
+
+def _no_plan_error(ctx: PlanContext, objective: str, unfit: list[Scored], broken: list[Scored]) -> ToolInputError:
+    shape = f"{ctx.workload.width}x{ctx.workload.height}" + (
+        f"x{ctx.workload.num_frames}" if ctx.model.modality == "video" else "")
+    if broken:
+        problems = {p.code: p for s in broken for _, p in s.problems}
+        reasons = "; ".join(f"{p.code}: {p.message}" for p in list(problems.values())[:3])
+        fixes = " ".join(dict.fromkeys(p.fix for p in problems.values()))
+        return ToolInputError("no_valid_plan", f"Every plan for {ctx.model.title} at {shape} on {ctx.hardware.spec} "
+                              f"that fits the budget breaks a rule for sglang {ctx.version}: {reasons}.", fixes,
+                              flag="hardware")
     smallest = min(unfit, key=lambda s: s.estimate.per_gpu_peak_gb) if unfit else None
-    detail = (f"the smallest plan ({smallest.plan.label()}) needs about {smallest.estimate.per_gpu_peak_gb + smallest.estimate.runtime_overhead_gb:.1f}"
-              f" GiB per GPU" if smallest else "no layout is valid")
-    return ToolInputError("nothing_fits", f"No valid plan for {ctx.model.title} at {ctx.workload.width}x"
-                          f"{ctx.workload.height}" + (f"x{ctx.workload.num_frames}" if ctx.model.modality == "video" else "")
-                          + f" fits {ctx.budget_gb:.1f} GiB per GPU on {ctx.hardware.spec}: {detail}.",
-                          "Raise vram_budget_gb, use more or larger GPUs, lower the resolution or frames, or set "
-                          "allow_lossy=true for quantized options.", flag="vram_budget_gb")
+    need = (f"the smallest plan ({smallest.plan.label()}) needs about "
+            f"{smallest.estimate.per_gpu_peak_gb + smallest.estimate.runtime_overhead_gb:.1f} GiB per GPU"
+            if smallest else "no layout is valid")
+    nearby = _what_would_fit(ctx, objective)
+    fix = ("What would fit: " + "; ".join(nearby) + "." if nearby else
+           "Raise vram_budget_gb, use more or larger GPUs, or lower the resolution or frames.")
+    return ToolInputError("nothing_fits", f"No valid plan for {ctx.model.title} at {shape} fits {ctx.budget_gb:.1f} "
+                          f"GiB per GPU on {ctx.hardware.spec}: {need}.", fix, flag="vram_budget_gb")
 
 
 def recommend_flags(
@@ -210,9 +247,9 @@ def recommend_flags(
                                 image_height=image_height, num_outputs_per_prompt=num_outputs_per_prompt)
     ctx = PlanContext(model=match.model, workload=workload, hardware=hw, version=version, budget_gb=budget,
                       allow_lossy=allow_lossy)
-    valid, unfit = rank(ctx, objective)
+    valid, unfit, broken = rank(ctx, objective)
     if not valid:
-        raise _no_plan_error(ctx, unfit)
+        raise _no_plan_error(ctx, objective, unfit, broken)
     best = valid[0]
     flags = render_flags(ctx, best.plan, _reasons(ctx, best, valid[1] if len(valid) > 1 else None))
     env = dict(BASE_ENV)

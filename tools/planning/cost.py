@@ -71,6 +71,8 @@ def plan_cost(model: Model, workload: Workload, plan: Plan, estimate: VramEstima
         exposed += max(0.0, dit_bytes / (H2D_GBS * 1e9) - compute_per_forward) + 0.03 * compute_per_forward
     if plan.cfg_parallel:  # the two halves exchange their noise prediction once per step
         comm_per_forward += tokens * width * 2 / bw / max(1, model.num_layers)
-    per_request = sum(c.weights_gb * 1024 ** 3 for c in estimate.components if c.residency == "cpu_offload")
+    # offloaded encoders and VAEs cross PCIe once per use; a layerwise DiT is costed per forward above
+    per_request = sum(c.full_gb * 1024 ** 3 for c in estimate.components
+                      if c.residency == "cpu_offload" or (c.residency == "layerwise" and c.group != "dit"))
     return CostBreakdown(compute_s=forwards * compute_per_forward, comm_s=forwards * comm_per_forward,
                          offload_s=forwards * exposed + 2 * per_request / (H2D_GBS * 1e9))

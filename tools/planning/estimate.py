@@ -18,12 +18,21 @@ from .workload import Workload
 
 BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "nvfp4": 0.5625, "int4": 0.5625}
 GIB = 1024 ** 3
-# VAE decode workspace, GiB per megapixel of output (frames x height x width); fitted on SGLang's CI peaks
-# (tests/fixtures/vram_cases), where decode is what lifts the runtime peak over the denoise peak.
-VAE_DECODE_GIB_PER_MPX = {"image": 1.2, "video": 0.16}
+# VAE decode workspace, fitted on SGLang's CI peaks (tests/fixtures/vram_cases), where decode lifts the runtime
+# peak over the denoise peak. Video VAEs decode causally, a latent frame at a time, so the workspace follows the
+# frame area (about 18.5 GiB per megapixel of one frame for Wan 832x480 to 1280x720), plus the fp32 output.
+VAE_DECODE_GIB_PER_MPX = {"image": 1.2, "video": 18.5}
+OUTPUT_BYTES_PER_PIXEL = 12  # three fp32 channels per output pixel and frame
+# A layerwise-offloaded encoder or VAE keeps its non-block tensors (embeddings, towers) on the GPU.
+LAYERWISE_AUX_RESIDENT_SHARE = 0.1
+# On several GPUs without TP, sglang splits T5-family text encoders across the ranks (parallel folding).
+FOLDED_ENCODERS = ("t5",)
 TEXT_ENCODE_WORKSPACE_GIB = 0.5
 CUDA_CONTEXT_GB = 0.75  # outside torch's reserved pool: CUDA context, cuBLAS/NCCL workspaces
 NCCL_BUFFERS_GB = 0.5
+# The estimate runs a few percent low on SGLang's measured peaks (tests/test_vram_estimate.py), so fitting
+# keeps this share of the peak in reserve.
+SAFETY_MARGIN = 0.08
 
 
 class ComponentMemory(BaseModel):
@@ -32,6 +41,7 @@ class ComponentMemory(BaseModel):
     residency: str
     weights_gb: float = Field(description="Weights on one GPU while the component is in use, GiB.")
     resident_gb: float = Field(description="Weights that stay on the GPU for the whole request, GiB.")
+    full_gb: float = Field(description="All of the component's weights, GiB.")
 
 
 class VramEstimate(BaseModel):
@@ -44,7 +54,9 @@ class VramEstimate(BaseModel):
     runtime_overhead_gb: float = Field(description="CUDA context and NCCL buffers outside torch's pool, GiB.")
     budget_gb: float = Field(description="Memory per GPU the plan must fit in, GiB.")
     fits: bool
-    headroom_gb: float = Field(description="budget - peak - runtime overhead, GiB (negative when it does not fit).")
+    headroom_gb: float = Field(description="budget - peak x (1 + safety margin) - runtime overhead, GiB (negative when "
+                                           "it does not fit).")
+    safety_margin: float = Field(default=SAFETY_MARGIN, description="Share of the peak kept in reserve.")
     tokens: int
     tokens_per_gpu: int
     activation_basis: str
@@ -69,6 +81,11 @@ def _component_weights(model: Model, plan: Plan) -> list[ComponentMemory]:
         residency = plan.group(group) if group != "other" else "resident"
         full = comp.params_b * 1e9 * BYTES.get(comp.dtype, 2.0) / GIB
         in_use = full
+        if group in ("text_encoder", "image_encoder", "vae") and residency == "layerwise":
+            in_use = full * LAYERWISE_AUX_RESIDENT_SHARE
+        if group == "text_encoder" and plan.num_gpus > 1 and plan.tp == 1 and \
+                any(key in comp.architecture.lower() for key in FOLDED_ENCODERS):
+            in_use = in_use / plan.num_gpus
         if group == "dit":
             if plan.tp > 1:
                 in_use = full / plan.tp
@@ -81,7 +98,7 @@ def _component_weights(model: Model, plan: Plan) -> list[ComponentMemory]:
                 in_use = 0.0 if comp not in active_dits else in_use  # an idle expert waits on the CPU
         resident = in_use if residency in ("resident", "layerwise") else 0.0
         out.append(ComponentMemory(name=comp.name, group=group, residency=residency, weights_gb=round(in_use, 3),
-                                   resident_gb=round(resident, 3)))
+                                   resident_gb=round(resident, 3), full_gb=round(full, 3)))
     return out
 
 
@@ -93,16 +110,18 @@ def estimate_vram(model: Model, workload: Workload, plan: Plan, budget_gb: float
     act = estimate_activation(model, width=workload.width, height=workload.height, frames=workload.num_frames,
                               sp_degree=plan.sp, tp_degree=plan.tp, num_outputs=workload.num_outputs_per_prompt,
                               condition_images=workload.condition_images)
-    megapixels = workload.num_frames * workload.width * workload.height / 1e6
-    vae_ws = VAE_DECODE_GIB_PER_MPX[model.modality] * megapixels * workload.num_outputs_per_prompt
+    area = workload.width * workload.height
+    output = workload.num_frames * area * OUTPUT_BYTES_PER_PIXEL / GIB
+    vae_ws = (VAE_DECODE_GIB_PER_MPX[model.modality] * area / 1e6 + output) * workload.num_outputs_per_prompt
+    pool = act.allocator_overhead_gb  # torch keeps its cached blocks across phases
     phases = {
-        "text_encoding": resident + extra["text_encoder"] + extra["image_encoder"] + TEXT_ENCODE_WORKSPACE_GIB,
-        "denoising": resident + extra["dit"] + act.activation_gb + act.allocator_overhead_gb,
+        "text_encoding": resident + extra["text_encoder"] + extra["image_encoder"] + TEXT_ENCODE_WORKSPACE_GIB + pool,
+        "denoising": resident + extra["dit"] + act.activation_gb + pool,
         "decoding": resident + extra["vae"] + vae_ws,
     }
     phase, peak = max(phases.items(), key=lambda kv: kv[1])
     runtime = CUDA_CONTEXT_GB + (NCCL_BUFFERS_GB if plan.num_gpus > 1 else 0.0)
-    headroom = budget_gb - peak - runtime
+    headroom = budget_gb - peak * (1 + SAFETY_MARGIN) - runtime
     return VramEstimate(
         per_gpu_peak_gb=round(peak, 2), peak_phase=phase, components=comps, activations_gb=act.activation_gb,
         vae_decode_gb=round(vae_ws, 2), allocator_overhead_gb=act.allocator_overhead_gb,

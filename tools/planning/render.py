@@ -42,6 +42,14 @@ def command_line(argv: list[str], env: dict[str, str]) -> str:
     return " ".join([*assigns, shlex.join(argv)])
 
 
+def aux_layerwise_flag(version: str) -> str | None:
+    """The flag that can put an encoder or VAE in layerwise offload in this release, if any."""
+    for flag in ("--component-residency", "--layerwise-offload-components"):
+        if releases.has_flag(version, flag):
+            return flag
+    return None
+
+
 def model_groups(ctx: PlanContext) -> list[str]:
     roles = {c.role for c in ctx.model.components}
     return [g for g in ("dit", "text_encoder", "image_encoder", "vae") if g in roles]
@@ -99,6 +107,11 @@ def render_flags(ctx: PlanContext, plan: Plan, reasons: dict[str, str]) -> list[
             _add(out, releases.spell_bool(v, "--dit-layerwise-offload", plan.group("dit") == "layerwise"),
                  why("layerwise", "DiT layerwise offload " + ("on." if plan.group("dit") == "layerwise" else "off.")),
                  "dit_layerwise_offload")
+        streamed = [g for g in groups if plan.group(g) == "layerwise"]
+        if any(g != "dit" for g in streamed):
+            _add(out, ["--layerwise-offload-components", *streamed],
+                 why("layerwise_components", f"Stream {', '.join(streamed)} layer by layer to fit the budget."),
+                 "layerwise_offload_components")
     if plan.group("dit") == "layerwise" and releases.has_flag(v, "--dit-offload-prefetch-size"):
         _add(out, ["--dit-offload-prefetch-size", f"{plan.prefetch:g}"], why("prefetch", "Layers fetched ahead."),
              "dit_offload_prefetch_size")
@@ -121,5 +134,5 @@ def flags_to_argv(flags: list[FlagChoice], extra: list[str] | None = None) -> li
     for f in flags:
         argv.append(f.flag)
         if f.value is not None:
-            argv.append(f.value)
+            argv += f.value.split(" ") if f.flag == "--layerwise-offload-components" else [f.value]
     return argv + list(extra or [])

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Literal
 
+from ...knowledge import releases
 from ...knowledge.schema.option import cc_allows
 from .context import PlanContext
 from .cost import CostBreakdown, plan_cost
 from .estimate import VramEstimate, estimate_vram
 from .plan import Plan
-from .render import model_groups
+from .render import aux_layerwise_flag, model_groups
 from .rules import check_rules, plan_facts
 
 Objective = Literal["speed", "memory", "balanced"]
@@ -56,12 +57,10 @@ def attention_backend(ctx: PlanContext, lossy: bool) -> str:
 
 def residency_options(ctx: PlanContext) -> list[dict[str, str]]:
     groups = model_groups(ctx)
-    choices = {
-        "dit": ["resident", "layerwise", "cpu_offload"],
-        "text_encoder": ["resident", "cpu_offload"],
-        "image_encoder": ["resident", "cpu_offload"],
-        "vae": ["resident", "cpu_offload"],
-    }
+    # Encoders and VAEs can stream layer by layer only where a flag can say so (0.5.13+).
+    aux = ["resident", "cpu_offload"] + (["layerwise"] if aux_layerwise_flag(ctx.version) else [])
+    choices = {"dit": ["resident", "layerwise", "cpu_offload"], "text_encoder": aux, "image_encoder": aux,
+               "vae": aux}
     return [dict(zip(groups, combo)) for combo in product(*(choices[g] for g in groups))]
 
 
@@ -104,8 +103,8 @@ def _resident_fits(scored: list[Scored]) -> bool:
                for s in scored)
 
 
-def rank(ctx: PlanContext, objective: Objective) -> tuple[list[Scored], list[Scored]]:
-    """(valid plans best first, plans that do not fit), every valid one rule-clean for the target release."""
+def rank(ctx: PlanContext, objective: Objective) -> tuple[list[Scored], list[Scored], list[Scored]]:
+    """(valid plans best first, plans that do not fit, plans that fit but break a rule)."""
     scored = [score(ctx, p) for p in candidate_plans(ctx)]
     fits_resident = _resident_fits(scored)
     fitting = [s for s in scored if s.estimate.fits]
@@ -115,12 +114,11 @@ def rank(ctx: PlanContext, objective: Objective) -> tuple[list[Scored], list[Sco
         fitting.sort(key=lambda s: (round(s.estimate.per_gpu_peak_gb, 1), s.cost.total_s))
     else:
         fitting.sort(key=lambda s: (round(s.cost.total_s, 4), s.plan.num_gpus, s.estimate.per_gpu_peak_gb))
-    valid = []
+    valid, broken = [], []
     for s in fitting:
         s.problems = check_rules(plan_facts(ctx, s.plan, resident_plan_fits=fits_resident), ctx.version,
                                  severities=("error", "warning"))
-        if not s.problems:
-            valid.append(s)
+        (broken if s.problems else valid).append(s)
         if len(valid) >= 40:
             break
-    return valid, [s for s in scored if not s.estimate.fits]
+    return valid, [s for s in scored if not s.estimate.fits], broken
