@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
 import logging
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 
@@ -15,6 +16,7 @@ from .. import __version__
 from ..knowledge.schema import KINDS
 from ..tools.problems import ToolInputError
 from ..tools.query_knowledge import URI_PREFIX, fetch, query_knowledge
+from ..tools.run_generate import reconcile_all
 from .tool_table import TOOLS, ToolSpec
 
 log = logging.getLogger("sglang_diffusion_mcp")
@@ -59,6 +61,27 @@ def guarded(spec: ToolSpec):
     return run
 
 
+def with_progress(fn):
+    """Tools that take a `progress` callback get the request's Context instead; progress goes to the client."""
+    sig = inspect.signature(fn, eval_str=True)  # resolved types: the MCP SDK builds schemas from them
+    if "progress" not in sig.parameters:
+        return fn
+
+    async def adapted(*args, ctx: Context | None = None, **kwargs):
+        async def progress(done: float, total: float | None = None, message: str | None = None) -> None:
+            if ctx is not None:
+                await ctx.report_progress(done, total, message)
+        return await fn(*args, progress=progress, **kwargs)
+
+    params = [p for p in sig.parameters.values() if p.name != "progress"]
+    params.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Context | None))
+    adapted.__signature__ = sig.replace(parameters=params)
+    adapted.__annotations__ = {p.name: p.annotation for p in params} | {"return": sig.return_annotation}
+    adapted.__name__, adapted.__qualname__, adapted.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    adapted.__module__ = fn.__module__
+    return adapted
+
+
 def _register_resources(server: MCPServer) -> None:
     @server.resource(f"{URI_PREFIX}/{{kind}}", name="knowledge-kind", mime_type="application/json",
                      description=f"Entries of one knowledge kind ({', '.join(KINDS)}).")
@@ -74,9 +97,13 @@ def _register_resources(server: MCPServer) -> None:
 
 def build_server() -> MCPServer:
     server = MCPServer(name="sglang-diffusion-mcp", version=__version__, instructions=INSTRUCTIONS)
+    try:  # close runs that ended while no server watched; mark vanished ones interrupted
+        reconcile_all()
+    except Exception:
+        log.warning("reconciling old runs failed", exc_info=True)
     for spec in TOOLS:
         server.add_tool(
-            guarded(spec),
+            guarded(dataclasses.replace(spec, fn=with_progress(spec.fn))),
             name=spec.name,
             title=spec.title,
             annotations=ToolAnnotations(

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from ..tools.check_command import check_command
 from ..tools.compare_perf import compare_perf
 from ..tools.detect_gpus import detect_gpus
+from ..tools.plan_kernel_handoff import plan_kernel_handoff
 from ..tools.query_knowledge import query_knowledge
 from ..tools.recommend_flags import recommend_flags
 from ..tools.run_generate import cancel_run, get_run, list_runs, run_generate
@@ -39,6 +40,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(check_command, "Check an sglang generate command", read_only=True),
     ToolSpec(compare_perf, "Compare sglang perf dumps", read_only=True),
     ToolSpec(parse_vram_log, "Read the VRAM analysis from an sglang log", read_only=True),
+    ToolSpec(plan_kernel_handoff, "Plan kernel work from a slow run", read_only=True),
     ToolSpec(run_generate, "Run sglang generate, measured", read_only=False, idempotent=False, open_world=True),
     ToolSpec(get_run, "Poll a run", read_only=True),
     ToolSpec(cancel_run, "Cancel a run", read_only=False, destructive=True, idempotent=True),

@@ -1,0 +1,166 @@
+"""Runs outlive servers: poll and cancel through the MCP client and the CLI, reconcile, lock GPUs across processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+sys.path.insert(0, str(Path(__file__).parent))
+from run_helpers import CLI, alive, cli_json, record, stop_leftover_runs, use_fake, wait_until  # noqa: E402
+
+from sglang_diffusion_mcp.server.app import build_server  # noqa: E402
+from sglang_diffusion_mcp.tools import run_generate as rg  # noqa: E402
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes(isolated_state):
+    yield
+    stop_leftover_runs(isolated_state)
+ARGS = {"model": "Qwen/Qwen-Image", "prompt": "a lighthouse", "gpus": [0], "num_inference_steps": 4}
+
+
+async def test_wait_poll_cancel_through_the_mcp_client(monkeypatch, tmp_path):
+    use_fake(monkeypatch, tmp_path, mode="hang")
+    async with Client(build_server()) as client:
+        started = await client.call_tool("run_generate", ARGS | {"wait_s": 0.3})
+        assert not started.is_error, started.content
+        run = started.structured_content
+        assert run["status"] == "running" and run["run_id"]
+        polled = (await client.call_tool("get_run", {"run_id": run["run_id"], "wait_s": 0.2})).structured_content
+        assert polled["status"] == "running" and polled["phase"] == "loading" and 0 < polled["progress"] < 0.2
+        cancelled = await client.call_tool("cancel_run", {"run_id": run["run_id"]})
+        assert cancelled.structured_content["status"] == "cancelled"
+        final = (await client.call_tool("get_run", {"run_id": run["run_id"]})).structured_content
+        assert final["status"] == "cancelled" and final["error"]["code"] == "cancelled"
+        unknown = await client.call_tool("get_run", {"run_id": "nope"})
+        assert unknown.is_error and "unknown_run" in unknown.content[0].text
+
+
+async def test_progress_notifications_follow_the_log(monkeypatch, tmp_path):
+    use_fake(monkeypatch, tmp_path, step_s=0.05)
+    seen: list[tuple[float, str | None]] = []
+
+    async def on_progress(progress, total, message):
+        seen.append((progress, message))
+
+    async with Client(build_server()) as client:
+        result = await client.call_tool("run_generate", ARGS | {"num_inference_steps": 12, "wait_s": 30},
+                                        progress_callback=on_progress)
+    assert result.structured_content["status"] == "succeeded"
+    values = [p for p, _ in seen]
+    assert values == sorted(values) and values[-1] == 1.0
+    messages = " ".join(m or "" for _, m in seen)
+    assert "denoising step" in messages
+
+
+async def test_poll_and_cancel_from_a_second_process_via_the_cli(monkeypatch, tmp_path):
+    use_fake(monkeypatch, tmp_path, mode="hang")
+    run = await rg.run_generate(**ARGS, wait_s=0)
+    polled = cli_json("get_run", {"run_id": run.run_id, "wait_s": 0.5})
+    assert polled["status"] == "running"
+    cancelled = cli_json("cancel_run", {"run_id": run.run_id})
+    assert cancelled["status"] == "cancelled"
+    assert (await rg.get_run(run.run_id)).status == "cancelled"
+    # and a run that finishes while only the CLI polls
+    use_fake(monkeypatch, tmp_path, step_s=0.05)
+    run = await rg.run_generate(**ARGS, wait_s=0)
+    done = cli_json("get_run", {"run_id": run.run_id, "wait_s": 30})
+    assert done["status"] == "succeeded" and done["perf"]["steps"]["count"] == 4
+
+
+async def test_run_survives_a_killed_server_and_is_reconciled(monkeypatch, tmp_path, isolated_state):
+    use_fake(monkeypatch, tmp_path, mode="hang")
+    server = subprocess.Popen([CLI, "call", "run_generate", "--json", json.dumps(ARGS | {"wait_s": 60})],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    runs = isolated_state / "runs"
+    run_id = wait_until(lambda: runs.exists() and next((p.name for p in runs.iterdir()
+                                                        if (p / "run.json").exists()), None))
+    wait_until(lambda: record(isolated_state, run_id).get("status") == "running")
+    server.kill()  # the IDE restarts its server: the run goes on
+    server.communicate()
+    rec = record(isolated_state, run_id)
+    assert alive(rec["pid"]) and alive(rec["supervisor_pid"])
+    assert (await rg.get_run(run_id)).status == "running"
+    os.kill(rec["supervisor_pid"], signal.SIGKILL)  # now the run's supervisor vanishes too
+    wait_until(lambda: not alive(rec["supervisor_pid"]))
+    build_server()  # startup reconciles
+    rec = record(isolated_state, run_id)
+    assert rec["status"] == "interrupted"
+    assert not alive(rec["pid"])  # what it left running is stopped
+    assert rg.list_runs(status="interrupted").runs[0].run_id == run_id
+
+
+async def test_a_run_that_ended_unwatched_is_parsed_and_closed_at_startup(monkeypatch, tmp_path, isolated_state):
+    use_fake(monkeypatch, tmp_path)
+    r = await rg.run_generate(**ARGS, wait_s=30)
+    assert r.status == "succeeded"
+    path = isolated_state / "runs" / r.run_id / "run.json"
+    rec = json.loads(path.read_text())
+    rec.update(status="running", finalized=False, result=None)  # as if the supervisor died right after the exit
+    path.write_text(json.dumps(rec))
+    import sqlite3
+
+    db = sqlite3.connect(isolated_state / "history.sqlite")
+    db.execute("UPDATE runs SET status='running' WHERE run_id=?", (r.run_id,))
+    db.commit()
+    db.close()
+    build_server()
+    assert record(isolated_state, r.run_id)["status"] == "succeeded"
+    assert rg.list_runs().runs[0].status == "succeeded"
+
+
+def _start(arguments: dict) -> subprocess.Popen:
+    return subprocess.Popen([CLI, "call", "run_generate", "--json", json.dumps(arguments)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+
+
+async def test_gpu_locks_hold_across_server_processes(monkeypatch, tmp_path, isolated_state):
+    use_fake(monkeypatch, tmp_path, mode="hang")
+    first = json.loads(_start(ARGS | {"wait_s": 0}).communicate()[0])  # another server process holds GPU 0
+    use_fake(monkeypatch, tmp_path)
+    second = await rg.run_generate(**ARGS, wait_s=0.5)
+    assert second.status == "queued"
+    assert second.waiting_for == f"waiting for GPU 0 (in use by run {first['run_id']})"
+    assert (await rg.cancel_run(first["run_id"])).status == "cancelled"
+    a = await rg.get_run(first["run_id"])
+    b = await rg.get_run(second.run_id, wait_s=30)
+    assert b.status == "succeeded"
+    assert b.started_at >= a.ended_at  # never on the GPU together
+    third = await rg.run_generate(**ARGS | {"gpus": [1]}, wait_s=30)  # another GPU does not wait
+    assert third.status == "succeeded"
+
+
+async def test_shared_gpus_when_allowed(monkeypatch, tmp_path, isolated_state):
+    use_fake(monkeypatch, tmp_path, mode="hang")
+    shared = ARGS | {"wait_s": 0, "allow_shared_gpus": True}
+    first = json.loads(_start(shared).communicate()[0])
+    second = await rg.run_generate(**shared)
+    wait_until(lambda: record(isolated_state, second.run_id).get("status") == "running")
+    assert record(isolated_state, first["run_id"]).get("status") == "running"  # both at once
+    exclusive = await rg.run_generate(**ARGS, wait_s=0.3)  # but not with a run that does not share
+    assert exclusive.status == "queued"
+    for run_id in (first["run_id"], second.run_id, exclusive.run_id):
+        assert (await rg.cancel_run(run_id)).status == "cancelled"
+
+
+async def test_queued_run_can_be_cancelled(monkeypatch, tmp_path):
+    use_fake(monkeypatch, tmp_path, mode="hang")
+    holder = await rg.run_generate(**ARGS, wait_s=0)
+    waiting = await rg.run_generate(**ARGS, wait_s=0.5)
+    assert waiting.status == "queued" and "GPU 0" in waiting.waiting_for
+    assert (await rg.cancel_run(waiting.run_id)).status == "cancelled"
+    assert (await rg.cancel_run(holder.run_id)).status == "cancelled"
+    t0 = time.monotonic()
+    free_again = await rg.run_generate(**ARGS, wait_s=0.5)  # the GPU is free again: no wait
+    assert free_again.status == "running" and time.monotonic() - t0 < 10
+    assert (await rg.cancel_run(free_again.run_id)).status == "cancelled"

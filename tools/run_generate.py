@@ -1,0 +1,507 @@
+"""run_generate, get_run, cancel_run, list_runs: measured `sglang generate` runs that outlive the server."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import anyio
+
+from ..server.settings import SGLANG_ENV, sglang_command, state_home
+from .problems import Problem, ToolInputError, cap_list
+from .runs import integration, runner, store
+from .runs.model import Addition, CancelResult, ListRunsResult, RunResult, RunSummary
+from .runs.redact import Redactor, env_for_record, is_secret_name
+from .runs.results import finalize, view
+
+ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
+STATUSES = ("queued", "running", "succeeded", "failed", "timeout", "cancelled", "interrupted")
+# Paths the tool owns: they must stay in the run folder or output_dir.
+OWNED_FLAGS = ("--perf-dump-path", "--output-path", "--output-file-name")
+WORKLOAD_FLAGS = {"width": "--width", "height": "--height", "num_frames": "--num-frames",
+                  "num_inference_steps": "--num-inference-steps", "seed": "--seed"}
+SYNC_ENV = "SGLANG_DIFFUSION_SYNC_STAGE_PROFILING"
+FLASHINFER_ENV = "FLASHINFER_DISABLE_VERSION_CHECK"
+MIN_FREE_GB = {"image": 1.0, "video": 4.0}
+GRACE_ENV = "SGLANG_DIFFUSION_MCP_KILL_GRACE_S"  # SIGTERM -> SIGKILL grace period
+
+
+def _grace_s() -> float:
+    try:
+        return min(max(float(os.environ.get(GRACE_ENV, runner.GRACE_S)), 0.1), 120.0)
+    except ValueError:
+        return runner.GRACE_S
+
+
+# -- argv handling ----------------------------------------------------------------------------------
+
+def _strip_prefix(argv: list[str]) -> list[str]:
+    """Accept a recommend_flags argv (`sglang generate ...`) or bare extra flags."""
+    if argv and "generate" in argv[:3] and not argv[0].startswith("-"):
+        return argv[argv.index("generate") + 1:]
+    return list(argv)
+
+
+def _take_flag(argv: list[str], flag: str) -> tuple[list[str], list[str]]:
+    """Remove every `flag value` / `flag=value` from argv; returns (rest, values)."""
+    rest, values, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == flag:
+            if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                values.append(argv[i + 1])
+                i += 2
+                continue
+            values.append("")
+        elif a.startswith(flag + "="):
+            values.append(a.split("=", 1)[1])
+        else:
+            rest.append(a)
+        i += 1
+    return rest, values
+
+
+def _has_flag(argv: list[str], *flags: str) -> str | None:
+    for a in argv:
+        name = a.split("=", 1)[0]
+        if name in flags:
+            return name
+    return None
+
+
+def _flag_value(argv: list[str], flag: str) -> str | None:
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def _pair(flag: str, value: str) -> list[str]:
+    # `--flag=value` keeps a value that starts with '-' from being read as a flag
+    return [f"{flag}={value}"] if value.startswith("-") else [flag, value]
+
+
+def shell_line(env: dict[str, str], argv: list[str]) -> str:
+    return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()), *(shlex.quote(a) for a in argv)])
+
+
+# -- pre-checks -------------------------------------------------------------------------------------
+
+def _hf_home() -> Path:
+    return Path(os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                / "huggingface").expanduser()
+
+
+def _has_hf_token() -> bool:
+    if os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN"):
+        return True
+    candidates = [os.environ.get("HF_TOKEN_PATH"), _hf_home() / "token", Path.home() / ".huggingface" / "token"]
+    return any(c and Path(c).expanduser().is_file() and Path(c).expanduser().stat().st_size > 0 for c in candidates)
+
+
+def _has_cached_snapshot(model: str) -> bool:
+    hub = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or str(_hf_home() / "hub")
+    snapshots = Path(hub).expanduser() / ("models--" + model.replace("/", "--")) / "snapshots"
+    try:
+        return any(p.is_dir() and any(p.iterdir()) for p in snapshots.iterdir())
+    except OSError:
+        return False
+
+
+def _check_gated(model: str) -> None:
+    if Path(model).expanduser().exists() or not integration.model_is_gated(model):
+        return
+    if _has_hf_token() or _has_cached_snapshot(model):
+        return
+    raise ToolInputError(
+        "gated_model", f"{model} is in a gated Hugging Face repository, and there is no token (HF_TOKEN, "
+        "HUGGING_FACE_HUB_TOKEN or a token file in the Hugging Face home) and no cached snapshot.",
+        "Accept the license on the model's Hugging Face page, then set HF_TOKEN in the MCP server's environment "
+        "or run `huggingface-cli login`.", flag="model")
+
+
+def _free_gb(path: Path) -> float | None:
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return shutil.disk_usage(probe).free / 1024**3
+    except OSError:
+        return None
+
+
+def _check_disk(path: Path, video: bool) -> None:
+    need = MIN_FREE_GB["video" if video else "image"]
+    free = _free_gb(path)
+    if free is not None and free < need:
+        raise ToolInputError("disk_full", f"Only {free:.2f} GiB free under {path}; a run needs at least {need} GiB "
+                             "for its outputs, perf dump and log.", "Free disk space, or pass output_dir on a "
+                             "larger disk.", flag="output_dir")
+
+
+def _sglang() -> tuple[list[str], str]:
+    cmd = sglang_command()
+    if runner.resolve_executable(cmd) is None:
+        where = f"${SGLANG_ENV} is {os.environ[SGLANG_ENV]!r}" if os.environ.get(SGLANG_ENV) else \
+            f"${SGLANG_ENV} is not set and there is no `sglang` on PATH"
+        raise ToolInputError(
+            "sglang_not_found", f"Cannot run sglang: {where}.",
+            "Install it where this server runs (pip install 'sglang[diffusion]', or use the SGLang diffusion "
+            f"container), or set {SGLANG_ENV} to its command line, e.g. '/opt/venv/bin/sglang'.")
+    return cmd, str(cmd)
+
+
+async def _version(cmd: list[str], home: Path) -> str:
+    version = await anyio.to_thread.run_sync(
+        lambda: runner.sglang_version(cmd, cache_file=str(home / "sglang_version.json")))
+    if not version:
+        raise ToolInputError("sglang_version_unknown", f"`{shlex.join([*cmd, 'version'])}` did not print "
+                             "'sglang version: X' within the timeout.",
+                             f"Check that the command runs, or set {SGLANG_ENV} to a working sglang.")
+    return version
+
+
+# -- GPUs -------------------------------------------------------------------------------------------
+
+def _choose_gpus(gpus: list[int] | None, needed: int, warnings: list[Problem]) -> tuple[list, dict, str | None, str | None]:
+    """(GPUs for the record and locks, env to set, GPU type, hardware spec)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    tokens = [t.strip() for t in visible.split(",") if t.strip()] if visible else None
+    as_gpu = lambda t: int(t) if str(t).isdigit() else t  # noqa: E731
+    idle, gpu_type, hardware = integration.detect_idle_gpus()  # also names the GPU type for the history
+    if gpus is not None:
+        if any(not isinstance(g, int) or g < 0 for g in gpus) or len(set(gpus)) != len(gpus):
+            raise ToolInputError("bad_gpus", f"gpus must be distinct GPU indices >= 0, got {gpus}.",
+                                 "Pass e.g. [0] or [0, 1].", flag="gpus")
+        if tokens is not None:  # indices into the visible set the environment already fixed
+            if max(gpus, default=-1) >= len(tokens):
+                raise ToolInputError("bad_gpus", f"CUDA_VISIBLE_DEVICES={visible} shows {len(tokens)} GPU(s); "
+                                     f"gpus={gpus} is out of range.", "Use indices within the visible GPUs.",
+                                     flag="gpus")
+            chosen = [tokens[g] for g in gpus]
+            return [as_gpu(t) for t in chosen], {"CUDA_VISIBLE_DEVICES": ",".join(chosen)}, gpu_type, hardware
+        return list(gpus), {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus)), "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}, \
+            gpu_type, hardware
+    if tokens is not None:  # respected as it is
+        return [as_gpu(t) for t in tokens], {}, gpu_type, hardware
+    if idle is not None and len(idle) >= needed:
+        chosen = idle[:needed]
+    else:
+        chosen = list(range(needed))
+        warnings.append(Problem(code="gpus_not_detected" if idle is None else "not_enough_idle_gpus",
+                                message=f"Using GPU(s) {chosen}: " + ("no GPU detection available." if idle is None
+                                        else f"only {len(idle)} idle GPU(s) for {needed} needed."),
+                                fix="Pass gpus=[...] to choose them.", flag="gpus"))
+    env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, chosen)), "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    return chosen, env, gpu_type, hardware
+
+
+# -- waiting ----------------------------------------------------------------------------------------
+
+async def _wait(rdir: str, wait_s: float, progress: ProgressCallback | None) -> RunResult:
+    start = time.monotonic()
+    deadline = start + max(0.0, wait_s)
+    sent = None
+    while True:
+        result = view(rdir)
+        if result is None:
+            raise ToolInputError("unknown_run", f"The run folder {rdir} has no record.", "Check the run_id.")
+        message = f"{result.status}: {result.progress_message or result.phase or ''}".strip(": ")
+        if progress is not None and (result.progress, message) != sent:
+            sent = (result.progress, message)
+            try:
+                await progress(result.progress, 1.0, message)
+            except Exception:
+                pass  # a client that went away must not stop the run or the wait
+        if result.status in store.TERMINAL or time.monotonic() >= deadline:
+            return result
+        elapsed = time.monotonic() - start
+        await anyio.sleep(min(0.1, 0.01 + elapsed * 0.03, max(0.0, deadline - time.monotonic())))
+
+
+def _rdir_for(run_id: str) -> str:
+    if not isinstance(run_id, str) or not store.valid_run_id(run_id):
+        raise ToolInputError("unknown_run", f"{run_id!r} is not a run id.", "Use a run_id from run_generate or "
+                             "list_runs.", flag="run_id")
+    rdir = store.run_dir(str(state_home()), run_id)
+    if not os.path.exists(os.path.join(rdir, "run.json")):
+        raise ToolInputError("unknown_run", f"There is no run {run_id} under {state_home()}.",
+                             "Use list_runs to see the runs; SGLANG_DIFFUSION_MCP_HOME must match the server that "
+                             "started it.", flag="run_id")
+    return rdir
+
+
+# -- tools ------------------------------------------------------------------------------------------
+
+async def run_generate(
+    model: str,
+    prompt: str,
+    argv: list[str] | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    num_frames: int | None = None,
+    num_inference_steps: int | None = None,
+    seed: int | None = None,
+    gpus: list[int] | None = None,
+    output_dir: str | None = None,
+    timeout_s: float = 3600.0,
+    wait_s: float = 50.0,
+    repeats: int = 1,
+    allow_unknown_flags: bool = False,
+    allow_shared_gpus: bool = False,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run `sglang generate` as a measured, detached run and return its timings, VRAM analysis, outputs and a classified error.
+
+    Adds what a trustworthy measurement needs for the installed sglang release (warmup, a perf dump, the
+    VRAM analysis log level, synchronized stage timing) and lists each addition. Waits up to wait_s
+    (default 50 s) and returns the finished result, or the current status with a run_id to poll with
+    get_run; the run continues if the caller gives up, until cancel_run or timeout_s. `argv` takes a
+    recommend_flags argv or extra flags; arguments never pass through a shell. GPUs: `gpus`, else the
+    idle ones; a GPU is never shared with another run unless allow_shared_gpus.
+    """
+    warnings: list[Problem] = []
+    if not isinstance(model, str) or not model.strip():
+        raise ToolInputError("bad_input", "model is empty.", "Pass a Hugging Face id or a local path.", flag="model")
+    if not isinstance(prompt, str):
+        raise ToolInputError("bad_input", "prompt must be a string.", "Pass the prompt text.", flag="prompt")
+    for name, value in (("width", width), ("height", height), ("num_frames", num_frames),
+                        ("num_inference_steps", num_inference_steps)):
+        if value is not None and not (isinstance(value, int) and 0 < value <= 100_000):
+            raise ToolInputError("bad_input", f"{name}={value!r} is not a positive integer.", "", flag=name)
+    if not 1 <= int(repeats) <= 20:
+        raise ToolInputError("bad_input", f"repeats={repeats} is out of range.", "Use 1 to 20.", flag="repeats")
+    if not 0 < float(timeout_s) <= 7 * 24 * 3600:
+        raise ToolInputError("bad_input", f"timeout_s={timeout_s} is out of range.", "Use 1 s to 7 days.",
+                             flag="timeout_s")
+    wait_s = min(max(0.0, float(wait_s)), 3600.0)
+    user = _strip_prefix([str(a) for a in (argv or [])])
+    owned = _has_flag(user, *OWNED_FLAGS)
+    if owned:
+        raise ToolInputError("path_outside_run", f"{owned} is set by run_generate so outputs and dumps stay in the "
+                             "run folder.", "Remove it; pass output_dir to choose where outputs go.", flag=owned)
+    for flag, value in (("--model-path", model), ("--prompt", prompt)):
+        user, values = _take_flag(user, flag)
+        if any(v != value for v in values):
+            raise ToolInputError("conflicting_input", f"argv has {flag} {values[0]!r} but the call says {value!r}.",
+                                 f"Drop {flag} from argv.", flag=flag)
+    workload: dict[str, int | None] = {}
+    for name, flag in WORKLOAD_FLAGS.items():
+        explicit = {"width": width, "height": height, "num_frames": num_frames,
+                    "num_inference_steps": num_inference_steps, "seed": seed}[name]
+        in_argv = _flag_value(user, flag)
+        if explicit is not None and in_argv is not None and str(explicit) != in_argv:
+            raise ToolInputError("conflicting_input", f"argv has {flag} {in_argv} but {name}={explicit}.",
+                                 f"Give {name} once.", flag=flag)
+        if explicit is not None and in_argv is None:
+            user += [flag, str(explicit)]
+        value = explicit if explicit is not None else in_argv
+        workload[name] = int(value) if value is not None and str(value).lstrip("-").isdigit() else None
+
+    cmd, _ = _sglang()
+    home = state_home()
+    version = await _version(cmd, home)
+
+    errors, check_warnings = integration.check_command(["sglang", "generate", "--model-path", model, *user],
+                                                      version, gpus)
+    warnings += check_warnings
+    if allow_unknown_flags:
+        warnings += [e for e in errors if e.code == "unknown_flag"]
+        errors = [e for e in errors if e.code != "unknown_flag"]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more: {', '.join(e.code for e in errors[1:])})" if len(errors) > 1 else ""
+        raise ToolInputError(first.code, first.message + more, first.fix, flag=first.flag)
+
+    _check_gated(model)
+    run_id = store.new_run_id()
+    rdir = store.run_dir(str(home), run_id)
+    out_dir = Path(output_dir).expanduser().resolve() if output_dir else Path(rdir)
+    video = (workload.get("num_frames") or 1) > 1
+    _check_disk(out_dir if output_dir else home, video)
+
+    num_gpus_flag = _flag_value(user, "--num-gpus")
+    needed = int(num_gpus_flag) if num_gpus_flag and num_gpus_flag.isdigit() else (len(gpus) if gpus else 1)
+    chosen, gpu_env, gpu_type, hardware = _choose_gpus(gpus, needed, warnings)
+    if gpus and num_gpus_flag is None and len(gpus) > 1:
+        warnings.append(Problem(code="num_gpus_unset", message=f"{len(gpus)} GPUs given but argv has no --num-gpus; "
+                                "sglang uses its default.", fix=f"Add --num-gpus {len(gpus)} to argv.", flag="--num-gpus"))
+
+    additions: list[Addition] = []
+    extra: list[str] = []
+    warmup_added = True
+    if _has_flag(user, "--warmup", "--warmup-mode"):
+        mode = _flag_value(user, "--warmup-mode") or _flag_value(user, "--warmup")
+        if mode in ("off", "false", "False", "0"):
+            warmup_added = False
+            warnings.append(Problem(code="warmup_off", message="Warmup is off, so the timing includes first-use cost.",
+                                    fix="Drop the warmup flag from argv and let run_generate add it."))
+    else:
+        flags = integration.warmup_argv(version)
+        extra += flags
+        additions.append(Addition(kind="flag", name=flags[0], value=" ".join(flags[1:]) or None,
+                                  reason=f"Warmup, so the '(with warmup excluded)' time is a warm timing; spelled "
+                                         f"for sglang {version} (--warmup up to 0.5.13, --warmup-mode request from 0.5.14)."))
+    vram_flags = integration.vram_log_argv(version)
+    if vram_flags and not _has_flag(user, "--log-level"):
+        extra += vram_flags
+        additions.append(Addition(kind="flag", name=vram_flags[0], value=" ".join(vram_flags[1:]) or None,
+                                  reason="From 0.5.10 sglang prints its VRAM analysis only at debug level."))
+    additions.append(Addition(kind="flag", name="--perf-dump-path", value=str(Path(rdir) / "perf-<n>.json"),
+                              reason="Per-stage and per-step timings and memory checkpoints, in the run folder."))
+    additions.append(Addition(kind="flag", name="--output-path", value=str(out_dir),
+                              reason="Outputs go to the run folder or output_dir, under the run's own file name."))
+
+    env_add: dict[str, str] = {}
+    for name, reason in ((SYNC_ENV, "Synchronize at stage boundaries so queued GPU work is not billed to a later stage."),
+                         (FLASHINFER_ENV, "Skip FlashInfer's version check, which can stop a run on a harmless mismatch.")):
+        if name in os.environ:
+            if os.environ[name] != "1":
+                warnings.append(Problem(code="env_kept", message=f"{name}={os.environ[name]} kept from the environment.",
+                                        fix=f"Set {name}=1 for the measurement run_generate intends."))
+            continue
+        env_add[name] = "1"
+        additions.append(Addition(kind="env", name=name, value="1", reason=reason))
+    for name, value in gpu_env.items():
+        env_add[name] = value
+        additions.append(Addition(kind="env", name=name, value=value,
+                                  reason="The run's GPUs, as integer indices in PCI bus order." if name.startswith("CUDA_V")
+                                  else "Indices follow nvidia-smi's PCI bus order."))
+
+    base_argv = [*cmd, "generate", *_pair("--model-path", model), *_pair("--prompt", prompt), *user, *extra]
+    argv_runs, log_paths, perf_paths, stems = [], [], [], []
+    for i in range(int(repeats)):
+        stem = f"{run_id}-r{i + 1}"
+        perf = os.path.join(rdir, f"perf-{i + 1}.json")
+        argv_runs.append([*base_argv, "--perf-dump-path", perf, "--output-path", str(out_dir),
+                          "--output-file-name", stem])
+        log_paths.append(os.path.join(rdir, f"sglang-{i + 1}.log"))
+        perf_paths.append(perf)
+        stems.append(stem)
+
+    redactor = Redactor.from_env()
+    shown = ["sglang", *argv_runs[0][len(cmd):]]  # the product's form: argv starts with sglang generate
+    child_env = {**os.environ, **env_add, runner.RUN_MARKER_ENV: run_id}
+    env_names = [k for k in child_env if k in env_add or is_secret_name(k) or k.startswith(
+        ("SGLANG_", "FLASHINFER_", "CUDA_", "NCCL_", "HF_", "PYTORCH_CUDA_ALLOC_CONF"))]
+    record = {
+        "run_id": run_id, "home": str(home), "run_dir": rdir, "created_at": store.now_iso(), "status": "queued",
+        "model": model, "prompt": redactor.text(prompt), "command": redactor.text(shell_line(env_add, shown)), "argv": redactor.data(shown),
+        "env": env_for_record(child_env, [n for n in env_names if n != runner.RUN_MARKER_ENV]),
+        "additions": [a.model_dump() for a in additions], "warnings": [w.model_dump() for w in warnings],
+        "gpus": chosen, "hardware": hardware or (f"{len(chosen)}x{gpu_type}" if gpu_type else None),
+        "sglang_version": version, "timeout_s": float(timeout_s), "repeats": int(repeats),
+        "workload": {"model": model, "gpu_type": gpu_type, "gpu_count": len(chosen), "width": workload["width"],
+                     "height": workload["height"], "frames": workload["num_frames"],
+                     "steps": workload["num_inference_steps"]},
+        "output_dir": str(out_dir), "output_stems": stems, "log_paths": log_paths, "perf_paths": perf_paths,
+        "warmup_added": warmup_added, "allow_shared_gpus": bool(allow_shared_gpus),
+    }
+    store.create_record(rdir, record)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store.save_history(str(home), record)
+    spec = {"run_id": run_id, "argv_runs": argv_runs, "log_paths": log_paths, "perf_paths": perf_paths,
+            "timeout_s": float(timeout_s), "lock_gpus": [str(g) for g in chosen],
+            "locks_dir": str(home / "locks"), "allow_shared": bool(allow_shared_gpus), "grace_s": _grace_s()}
+    runner.spawn_supervisor(rdir, spec, child_env)
+    return await _wait(rdir, wait_s, progress)
+
+
+async def get_run(run_id: str, wait_s: float = 0.0, progress: ProgressCallback | None = None) -> RunResult:
+    """Status and, once ended, the full result of a run_generate run; waits up to wait_s for it to end.
+
+    Works from any server process or the CLI (`sglang-diffusion-mcp call get_run`), also after the server that
+    started the run has gone. Gives progress (0..1, from the log), the phase, and a 40-line log tail.
+    """
+    rdir = _rdir_for(run_id)
+    return await _wait(rdir, min(max(0.0, float(wait_s)), 3600.0), progress)
+
+
+async def cancel_run(run_id: str) -> CancelResult:
+    """Stop a queued or running run: SIGTERM to its process group, SIGKILL after a grace period; nothing is left running.
+
+    Only cancel_run or timeout_s stop a run; a client giving up on run_generate or get_run does not.
+    """
+    rdir = _rdir_for(run_id)
+    before = view(rdir)
+    if before.status in store.TERMINAL:
+        return CancelResult(run_id=run_id, status=before.status, was=before.status,
+                            message=f"The run had already ended ({before.status}); nothing to stop.")
+    Path(rdir, "cancel").touch()
+    record = store.read_record(rdir) or {}
+    pid = record.get("supervisor_pid")
+    if store.supervisor_alive(rdir) and pid and runner.pid_running(pid, record.get("supervisor_start")):
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+        except OSError:
+            pass
+    # The supervisor sees the cancel file even before it has recorded its pid.
+    deadline = time.monotonic() + _grace_s() + 5.0
+    while time.monotonic() < deadline and store.supervisor_alive(rdir):
+        rec = store.read_record(rdir) or {}
+        if rec.get("outcome"):
+            break
+        await anyio.sleep(0.02)
+    rec = store.read_record(rdir) or {}
+    if not rec.get("outcome"):
+        # No supervisor to do it: stop the group ourselves and record the cancel.
+        await anyio.to_thread.run_sync(reconcile_cancel, rdir)
+    after = view(rdir)
+    return CancelResult(run_id=run_id, status=after.status, was=before.status,
+                        message="Stopped: SIGTERM to the process group, then SIGKILL after the grace period; reaped."
+                        if after.status == "cancelled" else f"The run ended as {after.status} before the cancel landed.")
+
+
+def reconcile_cancel(rdir: str) -> None:
+    record = store.read_record(rdir) or {}
+    if record.get("pgid") and runner.pid_running(record["pgid"], record.get("pid_start")):
+        runner.stop_group(int(record["pgid"]), grace_s=_grace_s())
+    runner.sweep_marked(record.get("run_id", ""))
+    store.update_record(rdir, lambda r: r if r.get("outcome") else r | {"outcome": "cancelled",
+                                                                          "ended_at": store.now_iso()})
+    finalize(rdir)
+
+
+def list_runs(model: str | None = None, status: str | None = None, hardware: str | None = None,
+              limit: int = 20) -> ListRunsResult:
+    """List recorded runs, newest first, from the run history; filter by model, status and hardware (e.g. '1xH100').
+
+    Capped at `limit` (max 100) with `total` and `truncated`. Use get_run for one run's full result.
+    """
+    if status is not None and status not in STATUSES:
+        raise ToolInputError("bad_input", f"status {status!r} is not a run status.", f"Use one of {', '.join(STATUSES)}.",
+                             flag="status")
+    limit = max(1, min(int(limit), 100))
+    home = str(state_home())
+    reconcile_all(home)
+    rows, total = store.query_history(home, model=model, status=status, hardware=hardware, limit=limit)
+    runs = []
+    for row in rows:
+        if row.get("status") in store.ACTIVE:  # history lags a running run: the record is current
+            rec = store.read_record(row.get("run_dir") or "") or {}
+            row["status"] = rec.get("status", row["status"])
+        runs.append(RunSummary.model_validate({k: row.get(k) for k in RunSummary.model_fields}))
+    runs, _, _ = cap_list(runs, limit)
+    return ListRunsResult(runs=runs, total=total, truncated=total > len(runs))
+
+
+def reconcile_all(home: str | None = None) -> int:
+    """Close runs that ended while no server watched, and mark vanished ones interrupted. Returns how many changed."""
+    home = home or str(state_home())
+    changed = 0
+    for run_id in store.active_run_ids(home):
+        rdir = store.run_dir(home, run_id)
+        record = store.read_record(rdir)
+        if record is None:
+            continue
+        if record.get("outcome") or not store.supervisor_alive(rdir):
+            view(rdir)
+            changed += 1
+    return changed
