@@ -14,6 +14,7 @@ import anyio
 
 from ..server.settings import SGLANG_ENV, sglang_command, state_home
 from .problems import Problem, ToolInputError, cap_list
+from ..knowledge import releases
 from .runs import integration, runner, store
 from .runs.model import Addition, CancelResult, ListRunsResult, RunResult, RunSummary
 from .runs.redact import Redactor, env_for_record, is_secret_name
@@ -344,12 +345,12 @@ async def run_generate(
             warnings.append(Problem(code="warmup_off", message="Warmup is off, so the timing includes first-use cost.",
                                     fix="Drop the warmup flag from argv and let run_generate add it."))
     else:
-        flags = integration.warmup_argv(version)
+        flags = releases.warmup_argv(version)
         extra += flags
         additions.append(Addition(kind="flag", name=flags[0], value=" ".join(flags[1:]) or None,
                                   reason=f"Warmup, so the '(with warmup excluded)' time is a warm timing; spelled "
                                          f"for sglang {version} (--warmup up to 0.5.13, --warmup-mode request from 0.5.14)."))
-    vram_flags = integration.vram_log_argv(version)
+    vram_flags = releases.vram_log_argv(version)
     if vram_flags and not _has_flag(user, "--log-level"):
         extra += vram_flags
         additions.append(Addition(kind="flag", name=vram_flags[0], value=" ".join(vram_flags[1:]) or None,
