@@ -9,7 +9,7 @@ from .planning.cmdline import ParsedCommand, parse_tokens, split_command
 from .planning.context import PlanContext
 from .planning.estimate import VramEstimate, estimate_vram
 from .planning.from_command import plan_from_command
-from .planning.inputs import resolve_model, resolve_target_hardware, resolve_version
+from .planning.inputs import resolve_budget, resolve_model, resolve_target_hardware, resolve_version
 from .planning.rules import check_rules, plan_facts
 from .planning.search import _resident_fits, score
 from .planning.plan import Plan
@@ -73,12 +73,13 @@ def _hardware(hardware: str | None, warnings: list[Problem]) -> ResolvedHardware
 
 
 def check_command(command: str | None = None, argv: list[str] | None = None, hardware: str | None = None,
-                  sglang_version: str | None = None) -> CheckResult:
+                  sglang_version: str | None = None, vram_budget_gb: float | None = None) -> CheckResult:
     """Validate a `sglang generate` command (a shell line with optional VAR=value prefixes and backslash
     continuations, or an argv list) against a target sglang release and hardware: unknown or misspelled flags,
     values the release does not accept, illegal combinations, degrees that do not fit the GPUs, features the
     compute capability cannot run, and settings sglang would decide on its own. Also estimates the command's
-    per-GPU VRAM peak ("will my command fit?"). Uses the same rules as recommend_flags.
+    per-GPU VRAM peak ("will my command fit?"), against `vram_budget_gb` per GPU if given, else the whole GPU.
+    Uses the same rules as recommend_flags.
     """
     warnings: list[Problem] = []
     tokens = _tokens(command, argv)
@@ -93,41 +94,44 @@ def check_command(command: str | None = None, argv: list[str] | None = None, har
         raise ToolInputError("not_generate", f"`sglang {parsed.subcommand}` is not a generation command.",
                              "Pass a `sglang generate ...` (or `sglang serve ...`) command.", flag="command")
     hw = _hardware(hardware, warnings)
-    result = CheckResult(valid=False, errors=errors, warnings=warnings, normalized_argv=parsed.argv(),
-                         env=parsed.env, hardware=hw, sglang_version=version)
+
+    def result(**found) -> CheckResult:
+        return CheckResult(valid=not errors, errors=errors, warnings=warnings, normalized_argv=parsed.argv(),
+                           env=parsed.env, hardware=hw, sglang_version=version, **found)
+
     model_flag = parsed.get("--model-path")
     if model_flag is None or not model_flag.value:
         errors.append(Problem(code="missing_model_path", message="The command has no --model-path.",
                               fix="Add --model-path <Hugging Face id or local folder>.", flag="--model-path"))
-        result.valid = False
-        return result
+        return result()
     try:
         match = resolve_model(model_flag.value, None)
     except ToolInputError as exc:
         warnings.append(Problem(code="unknown_model", message=exc.problem.message + " Model-specific checks and "
                                 "the VRAM estimate were skipped.", fix=exc.problem.fix, flag="--model-path"))
-        result.valid = not errors
-        return result
-    result.model = match.model.id
-    warnings += match.warnings
+        return result()
+    warnings.extend(match.warnings)
     if hw is None:
-        result.valid = not errors
-        return result
+        return result(model=match.model.id)
+    args = _workload_args(parsed)
+    if match.model.needs_image and not args["image_path"]:
+        warnings.append(Problem(code="image_path_missing", flag="--image-path", message=f"{match.model.title} needs "
+                                "an input image at run time; the estimate assumes one at the output size.",
+                                fix="Add --image-path (or pass it to run_generate)."))
+        args["image_path"] = "<input image>"
     try:
-        workload = resolve_workload(match.model, version, **_workload_args(parsed))
+        workload = resolve_workload(match.model, version, **args)
     except ToolInputError as exc:
         errors.append(exc.problem)
-        result.valid = False
-        return result
-    ctx = PlanContext(model=match.model, workload=workload, hardware=hw, version=version, budget_gb=hw.memory_gb)
+        return result(model=match.model.id)
+    budget = resolve_budget(vram_budget_gb, hw)
+    ctx = PlanContext(model=match.model, workload=workload, hardware=hw, version=version, budget_gb=budget)
     cp = plan_from_command(parsed, ctx)
-    result.plan, result.implicit = cp.plan.label(), cp.implicit
     if cp.plan.num_gpus > hw.count:
         errors.append(Problem(code="not_enough_gpus", flag="--num-gpus", message=f"The command uses {cp.plan.num_gpus} "
                               f"GPUs; {hw.spec} has {hw.count}.", fix=f"Use --num-gpus {hw.count} or fewer, with degrees "
                               "that multiply to it."))
-    estimate = estimate_vram(match.model, workload, cp.plan, hw.memory_gb)
-    result.estimate = estimate
+    estimate = estimate_vram(match.model, workload, cp.plan, budget)
     resident = Plan(num_gpus=cp.plan.num_gpus, cfg_parallel=cp.plan.cfg_parallel, ulysses=cp.plan.ulysses,
                     ring=cp.plan.ring, tp=cp.plan.tp, residency={g: "resident" for g in cp.plan.residency})
     resident_fits = _resident_fits([score(ctx, resident)])
@@ -138,10 +142,9 @@ def check_command(command: str | None = None, argv: list[str] | None = None, har
     if not estimate.fits:
         warnings.append(Problem(code="may_not_fit", flag="--num-gpus", message=f"Estimated peak {estimate.per_gpu_peak_gb:.1f}"
                                 f" GiB per GPU plus {estimate.runtime_overhead_gb:.2f} GiB runtime overhead exceeds "
-                                f"{hw.memory_gb:.1f} GiB ({estimate.peak_phase} phase).",
+                                f"{budget:.1f} GiB ({estimate.peak_phase} phase).",
                                 fix="Offload a component, add GPUs, or ask recommend_flags for a plan that fits."))
     if cp.implicit:
         warnings.append(Problem(code="implicit_settings", message="sglang decides: " + "; ".join(cp.implicit) + ".",
                                 fix="Write these settings explicitly (recommend_flags returns a fully explicit command)."))
-    result.valid = not errors
-    return result
+    return result(model=match.model.id, plan=cp.plan.label(), implicit=cp.implicit, estimate=estimate)
