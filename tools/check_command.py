@@ -21,6 +21,7 @@ class CheckResult(BaseModel):
     valid: bool = Field(description="No errors: sglang should accept it and the degrees fit the GPUs.")
     errors: list[Problem]
     warnings: list[Problem] = Field(description="Legal but likely slow or misleading.")
+    notes: list[Problem] = Field(default_factory=list, description="Advice worth knowing; nothing wrong.")
     normalized_argv: list[str] = Field(description="The command with canonical flag spellings.")
     env: dict[str, str]
     plan: str | None = Field(default=None, description="What the command runs, in words, defaults filled in.")
@@ -110,7 +111,8 @@ def check_command(command: str | None = None, argv: list[str] | None = None, har
         warnings.append(Problem(code="unknown_model", message=exc.problem.message + " Model-specific checks and "
                                 "the VRAM estimate were skipped.", fix=exc.problem.fix, flag="--model-path"))
         return result()
-    warnings.extend(match.warnings)
+    warnings.extend(Problem(code="model_match", message=w, fix="Check --model-path.", flag="--model-path")
+                    for w in match.warnings)
     if hw is None:
         return result(model=match.model.id)
     args = _workload_args(parsed)
@@ -137,8 +139,9 @@ def check_command(command: str | None = None, argv: list[str] | None = None, har
     resident_fits = _resident_fits([score(ctx, resident)])
     facts = plan_facts(ctx, cp.plan, resident_plan_fits=resident_fits, explicit_residency=cp.explicit_residency,
                        explicit_parallel=cp.explicit_parallel, performance_mode=cp.performance_mode)
+    notes = []
     for severity, problem in check_rules(facts, version):
-        (errors if severity == "error" else warnings).append(problem)
+        {"error": errors, "warning": warnings}.get(severity, notes).append(problem)
     if not estimate.fits:
         warnings.append(Problem(code="may_not_fit", flag="--num-gpus", message=f"Estimated peak {estimate.per_gpu_peak_gb:.1f}"
                                 f" GiB per GPU plus {estimate.runtime_overhead_gb:.2f} GiB runtime overhead exceeds "
@@ -147,4 +150,4 @@ def check_command(command: str | None = None, argv: list[str] | None = None, har
     if cp.implicit:
         warnings.append(Problem(code="implicit_settings", message="sglang decides: " + "; ".join(cp.implicit) + ".",
                                 fix="Write these settings explicitly (recommend_flags returns a fully explicit command)."))
-    return result(model=match.model.id, plan=cp.plan.label(), implicit=cp.implicit, estimate=estimate)
+    return result(model=match.model.id, plan=cp.plan.label(), implicit=cp.implicit, estimate=estimate, notes=notes)

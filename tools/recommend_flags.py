@@ -236,7 +236,8 @@ def recommend_flags(
     """
     warnings: list[Problem] = []
     match = resolve_model(model, family)
-    warnings += match.warnings
+    warnings += [Problem(code="model_match", message=w, fix="Pass the exact Hugging Face id if this is not the "
+                         "model you meant.", flag="model") for w in match.warnings]
     hw = resolve_target_hardware(hardware)
     warnings += hw.warnings
     version = resolve_version(sglang_version, warnings)

@@ -22,6 +22,9 @@ NVLINK_ALGBW_GBS = 450.0  # measured all-to-all on 2xH200 for 128-512 MB message
 PCIE_GBS = {"pcie": 20.0, "none": 20.0, "unknown": 20.0, "mixed": 20.0}
 H2D_GBS = 20.0  # host-to-device copies of offloaded weights (pinned memory, PCIe 4/5)
 RING_EFFICIENCY = 0.85  # ring attention overlaps less than Ulysses
+# Attention speed relative to FlashAttention (seed: approximate attention ~1.5-2x on attention; SDPA slower
+# than FA on long sequences).
+ATTENTION_SPEED = {"": 1.0, "fa": 1.0, "torch_sdpa": 0.8, "sage_attn": 1.6, "sage_attn_3": 1.8}
 
 
 @dataclass
@@ -35,10 +38,11 @@ class CostBreakdown:
         return self.compute_s + self.comm_s + self.offload_s
 
 
-def forward_flops(model: Model, tokens: int) -> float:
+def forward_flops(model: Model, tokens: int) -> tuple[float, float]:
+    """(linear-layer FLOPs, attention FLOPs) of one DiT forward."""
     dit_params = sum(c.params_b for c in model.components if c.role == "dit" and c.active) * 1e9
     width = model.attention_heads * model.head_dim
-    return 2 * dit_params * tokens + 4 * model.num_layers * tokens * tokens * width
+    return 2 * dit_params * tokens, 4 * model.num_layers * tokens * tokens * width
 
 
 def link_gbs(interconnect: str) -> float:
@@ -50,11 +54,11 @@ def plan_cost(model: Model, workload: Workload, plan: Plan, estimate: VramEstima
     tokens = estimate.tokens
     branches = 2 if workload.uses_cfg and not plan.cfg_parallel else 1
     forwards = workload.num_inference_steps * branches * workload.num_outputs_per_prompt
-    flops = forward_flops(model, tokens) / (plan.sp * plan.tp)
+    linear, attention = (f / (plan.sp * plan.tp) for f in forward_flops(model, tokens))
     speed = bf16_tflops * 1e12 * MFU * (COMPILE_SPEEDUP if plan.compile else 1.0)
     if plan.ring > 1:
         speed *= RING_EFFICIENCY
-    compute_per_forward = flops / speed
+    compute_per_forward = linear / speed + attention / (speed * ATTENTION_SPEED.get(plan.attention_backend, 1.0))
     bw = link_gbs(interconnect) * 1e9
     width = model.attention_heads * model.head_dim
     comm_per_forward = 0.0

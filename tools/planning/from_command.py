@@ -107,6 +107,9 @@ def plan_from_command(parsed: ParsedCommand, ctx: PlanContext) -> CommandPlan:
                 name, _, mode = item.partition("=")
                 if name and mode in _MODE_TO_RESIDENCY:
                     assignments[name.strip()] = _MODE_TO_RESIDENCY[mode.strip()]
+    streamed = parsed.get("--layerwise-offload-components")
+    for name in (streamed.values if streamed else []):
+        assignments.setdefault(name, "layerwise")
     defaults = default_cpu_offload(v, ctx.hardware.memory_gb, ctx.model.modality == "image")
     layerwise_flag = _bool(parsed, "--dit-layerwise-offload")
     explicit_residency = True
