@@ -138,7 +138,8 @@ def check_command(command: str | None = None, argv: list[str] | None = None, har
                     ring=cp.plan.ring, tp=cp.plan.tp, residency={g: "resident" for g in cp.plan.residency})
     resident_fits = _resident_fits([score(ctx, resident)])
     facts = plan_facts(ctx, cp.plan, resident_plan_fits=resident_fits, explicit_residency=cp.explicit_residency,
-                       explicit_parallel=cp.explicit_parallel, performance_mode=cp.performance_mode)
+                       explicit_parallel=cp.explicit_parallel, performance_mode=cp.performance_mode,
+                       extra={"sp_degree": cp.sp_degree})
     notes = []
     for severity, problem in check_rules(facts, version):
         {"error": errors, "warning": warnings}.get(severity, notes).append(problem)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from ...knowledge import releases
 from ...knowledge.schema.common import version_key
-from ..problems import Problem
 from .cmdline import ParsedCommand
 from .context import PlanContext
 from .plan import Plan
@@ -28,7 +27,7 @@ class CommandPlan:
     explicit_residency: bool = True
     explicit_parallel: bool = True
     performance_mode: str = ""
-    notes: list[Problem] = field(default_factory=list)
+    sp_degree: int = 1  # as sglang computes it; may differ from ulysses x ring in a broken command
 
 
 def _int(parsed: ParsedCommand, flag: str) -> int | None:
@@ -88,12 +87,18 @@ def plan_from_command(parsed: ParsedCommand, ctx: PlanContext) -> CommandPlan:
         cfg = True
         implicit.append("CFG parallel (sglang turns it on for CFG requests on 2+ GPUs when no SP flag is set)")
     cfg_degree = 2 if cfg else 1
-    if sp is None:
-        sp = (ulysses or 1) * (ring or 1) if (ulysses or ring) else max(1, num_gpus // (tp * cfg_degree))
+    if sp is None:  # sglang gives sequence parallelism every GPU left after TP and CFG
+        sp = max(1, num_gpus // (tp * cfg_degree))
     if ulysses is None and ring is None:
         ulysses, ring = sp, 1
-    ulysses, ring = ulysses or max(1, sp // (ring or 1)), ring or max(1, sp // (ulysses or 1))
-    explicit_parallel = num_gpus == 1 or (sp_given and (cfg_flag is not None or version_key(v) < version_key("0.5.11")))
+    elif ring is None:
+        ring = max(1, sp // ulysses) if ulysses else 1
+    elif ulysses is None:
+        ulysses = max(1, sp // ring)
+    # a bare-switch CFG flag cannot say "off"; there the SP flags alone pin the layout
+    cfg_info = releases.flag_info(v, "--enable-cfg-parallel")
+    cfg_pinned = cfg_flag is not None or (cfg_info is not None and cfg_info.style == "switch")
+    explicit_parallel = num_gpus == 1 or (sp_given and cfg_pinned)
     if num_gpus > 1 and not sp_given:
         implicit.append(f"sequence-parallel layout (sglang picks Ulysses {ulysses})")
 
@@ -155,4 +160,4 @@ def plan_from_command(parsed: ParsedCommand, ctx: PlanContext) -> CommandPlan:
                 compile=bool(_bool(parsed, "--enable-torch-compile")), warmup=warmup, attention_backend=backend,
                 lossy=lossy)
     return CommandPlan(plan=plan, implicit=implicit, explicit_residency=explicit_residency,
-                       explicit_parallel=explicit_parallel, performance_mode=performance_mode)
+                       explicit_parallel=explicit_parallel, performance_mode=performance_mode, sp_degree=sp)
