@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -59,13 +60,15 @@ def _check_kind(kind: str | None) -> list[str]:
     return [kind]
 
 
-def _search_text(entry: Entry) -> str:
-    return json.dumps(entry.model_dump(mode="json"), ensure_ascii=False).lower()
+@cache
+def _search_texts(kind: str) -> dict[str, tuple[str, str]]:
+    """Per entry id: (id, title and names; the whole entry as text), lowercased, built once per kind."""
+    return {e.id: (f"{e.id} {e.title} {' '.join(getattr(e, 'names', []) or [])}".lower(),
+                   json.dumps(e.model_dump(mode="json"), ensure_ascii=False).lower()) for e in loader.load(kind)}
 
 
-def _score(entry: Entry, terms: list[str]) -> int:
-    head = f"{entry.id} {entry.title} {' '.join(getattr(entry, 'names', []) or [])}".lower()
-    body = _search_text(entry)
+def _score(kind: str, entry: Entry, terms: list[str]) -> int:
+    head, body = _search_texts(kind)[entry.id]
     if not all(t in body for t in terms):
         return 0
     return sum(3 if t in head else 1 for t in terms) + (0 if entry.stale else 1)
@@ -113,7 +116,7 @@ def query_knowledge(
     candidates = [(k, e) for k in kinds for e in loader.load(k) if include_stale or not e.stale]
     if query and query.strip():
         terms = [t for t in re.split(r"\s+", query.lower().strip()) if t]
-        scored = [(s, k, e) for k, e in candidates if (s := _score(e, terms))]
+        scored = [(s, k, e) for k, e in candidates if (s := _score(k, e, terms))]
         scored.sort(key=lambda t: -t[0])
         candidates = [(k, e) for _, k, e in scored]
     elif kind is None:
