@@ -122,10 +122,13 @@ def test_different_models_prompts_and_steps_warn():
 
 
 def test_run_ids_resolve_in_the_state_directory(isolated_state):
+    from sglang_diffusion_mcp.tools.runs import store
+
     for run_id, name in (("run-a", "flux-0.5.9-baseline.json"), ("run-b", "flux-0.5.9-new.json")):
         folder = isolated_state / "runs" / run_id
         folder.mkdir(parents=True)
-        shutil.copy(PERF / name, folder / "perf.json")
+        shutil.copy(PERF / name, folder / "perf-1.json")  # where run_generate writes it, named in run.json
+        store.create_record(str(folder), {"run_id": run_id, "perf_paths": [str(folder / "perf-1.json")]})
     result = compare_perf("run-a", "run-b", chart=False)
     assert result.total.status == "faster"
     assert "- New Commit:" in result.markdown
@@ -195,4 +198,5 @@ def test_tools_are_registered_read_only():
     from sglang_diffusion_mcp.server.tool_table import TOOLS
     specs = {s.name: s for s in TOOLS}
     assert specs["compare_perf"].read_only and specs["compare_perf"].idempotent
-    assert cp.run_perf_path("abc").parts[-3:] == ("runs", "abc", "perf.json")
+    assert cp.run_perf_path("abc") is None  # no such run
+    assert cp.run_perf_path("../etc") is None  # not a run id

@@ -203,3 +203,17 @@ def test_64mb_log_streams_in_constant_memory(tmp_path):
     assert probe["requests"] > 3 and probe["peak"] == 78.6
     assert probe["lines"] == path.read_bytes().count(b"\n")
     assert probe["growth_kb"] * 1024 < size / 4, probe
+
+
+@pytest.mark.parametrize("name, extra", [
+    ("format-a-0.5.9-info.log", ""),
+    ("format-b-0.5.18.log", " --cpu-offload-components vae dit"),
+    ("format-c-0.5.20.log", " --component-residency vae=component-offload"),
+])
+def test_improved_command_passes_check_command(name, extra):
+    from sglang_diffusion_mcp.tools.check_command import check_command
+
+    r = parse(name, command=CMD + extra)
+    assert r.improved_command.problems == []
+    version = r.versions.until or r.versions.since
+    assert check_command(argv=r.improved_command.argv, sglang_version=version).valid

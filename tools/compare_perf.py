@@ -21,13 +21,14 @@ from pydantic import BaseModel, Field
 from ..server.settings import state_home
 from .perf_dump import PerfDump, load_perf_dump
 from .problems import Problem, ToolInputError, cap_list
+from .runs import store
 
 FASTER, SLOWER, SIMILAR = "faster", "slower", "similar"
 E2E_PCT = 2.0
 STAGE_REL_TOL, STAGE_ABS_TOL_MS = 0.1, 120.0
 DENOISE_GROUP = "Denoising Loop"
-STEP_STAGE = re.compile(r"^denoising_step_(\d+)$")
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+STEP_STAGE = re.compile(r"^denoising_step_(\d+)$")
 MAX_STAGES = 40
 MAX_MORE = 8
 PCT_MARK = {FASTER: "✅", SLOWER: "❌", SIMILAR: "⚪️"}
@@ -105,9 +106,12 @@ class ComparePerfResult(BaseModel):
     warnings: list[Problem] = Field(default_factory=list)
 
 
-def run_perf_path(run_id: str) -> Path:
-    """Where run_generate keeps a run's perf dump. The only place that knows the run folder layout."""
-    return state_home() / "runs" / run_id / "perf.json"
+def run_perf_path(run_id: str) -> Path | None:
+    """The first perf dump run_generate recorded for a run, from its run record; None if there is none."""
+    if not store.valid_run_id(run_id):
+        return None
+    record = store.read_record(store.run_dir(str(state_home()), run_id)) or {}
+    return next((Path(p) for p in record.get("perf_paths") or [] if Path(p).is_file()), None)
 
 
 def resolve_dump(ref: str) -> tuple[Path, str]:
@@ -117,8 +121,8 @@ def resolve_dump(ref: str) -> tuple[Path, str]:
     path = Path(ref).expanduser()
     if path.is_file():
         return path, path.name
-    if RUN_ID.match(ref) and run_perf_path(ref).is_file():
-        return run_perf_path(ref), ref
+    if (from_run := run_perf_path(ref)) is not None:
+        return from_run, ref
     raise ToolInputError("perf_dump_not_found", f"{ref!r} is neither a perf-dump file nor a run with a perf dump.",
                          "Pass the --perf-dump-path file, or a run_id from run_generate/list_runs.")
 

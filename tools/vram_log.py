@@ -769,7 +769,24 @@ def parse_vram_log(log_path: str | None = None, text: str | None = None, command
     by a release that prints the analysis only at debug gets the advice to rerun with --log-level debug.
     `sglang_version` (optional) names the release that wrote the log, when known.
     """
-    return analyze_vram_log(log_path=log_path, text=text, command=command, sglang_version=sglang_version)
+    result = analyze_vram_log(log_path=log_path, text=text, sglang_version=sglang_version)
+    if command is not None:
+        version = sglang_version or (result.versions.until or result.versions.since if result.versions else None)
+        result.improved_command = improve_command(command, result.suggested_changes, _check_command_validator(version))
+        result.summary = _summary_line(result)
+    return result
+
+
+def _check_command_validator(version: str | None) -> CommandValidator:
+    """check_command's errors for an improved command, against the release that wrote the log."""
+    def validate(argv: list[str], env: dict[str, str]) -> list[Problem]:
+        from .check_command import check_command  # the rules engine, only when a command is given
+
+        try:
+            return check_command(argv=argv, sglang_version=version).errors
+        except ToolInputError as exc:
+            return [exc.problem]
+    return validate
 
 
 def analyze_vram_log(log_path: str | None = None, text: str | None = None, command: str | list[str] | None = None,
