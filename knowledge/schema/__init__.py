@@ -4,6 +4,7 @@ from .common import Entry, Releases, Source, version_key
 from .evidence import Evidence
 from .fast_path import FastPath
 from .gpu import Gpu
+from .kernel_skill import KernelSkill
 from .model import Model
 from .option import Option
 from .recipe import Recipe, Tip
@@ -20,7 +21,8 @@ KINDS: dict[str, type[Entry]] = {
     "evidence": Evidence,
     "fast_paths": FastPath,
     "rules": Rule,
+    "kernel_skills": KernelSkill,
 }
 
 __all__ = ["KINDS", "Entry", "Releases", "Source", "version_key", "Evidence", "FastPath", "Gpu", "Model",
-           "Option", "Recipe", "Tip", "Release", "Rule"]
+           "Option", "Recipe", "Tip", "Release", "Rule", "KernelSkill"]

@@ -1,0 +1,118 @@
+"""What the plan knows about the run: its command's flags, release, GPU, model family."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from ...knowledge import loader
+from ...knowledge.schema.option import Option
+
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+TRUE = {"true", "1", "yes", "on"}
+FALSE = {"false", "0", "no", "off"}
+
+
+def parse_command(command: str | None) -> tuple[dict[str, str], dict[str, str | None]]:
+    """(env prefix, flags) of an `sglang generate` line; a bare flag maps to None. Bad shell text gives empties."""
+    if not command:
+        return {}, {}
+    try:
+        tokens = shlex.split(re.sub(r"\\\r?\n", " ", command))
+    except ValueError:
+        return {}, {}
+    env: dict[str, str] = {}
+    i = 1 if tokens[:1] == ["env"] else 0
+    while i < len(tokens) and _ENV.match(tokens[i]):
+        name, _, value = tokens[i].partition("=")
+        env[name] = value
+        i += 1
+    flags: dict[str, str | None] = {}
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith("--"):
+            if "=" in tok:
+                name, _, value = tok.partition("=")
+                flags[name] = value
+            elif i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                flags[tok] = tokens[i + 1]
+                i += 1
+            else:
+                flags[tok] = None
+        i += 1
+    return env, flags
+
+
+PROFILE_FLAGS = {"--profile": False, "--profile-all-stages": False, "--num-profiled-timesteps": True}
+
+
+def without_profiling(command: str | None) -> str | None:
+    """The command with sglang's profiler flags removed (the form to time baselines with), shell-quoted."""
+    if not command:
+        return command
+    try:
+        tokens = shlex.split(re.sub(r"\\\r?\n", " ", command))
+    except ValueError:
+        return command
+    out, skip = [], False
+    for tok in tokens:
+        if skip:
+            skip = False
+            continue
+        name = tok.split("=", 1)[0]
+        if name in PROFILE_FLAGS:
+            skip = PROFILE_FLAGS[name] and "=" not in tok
+            continue
+        out.append(tok)
+    return shlex.join(out)
+
+
+@dataclass
+class HandoffContext:
+    command: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    flags: dict[str, str | None] = field(default_factory=dict)
+    version: str | None = None
+    model: str | None = None
+    model_family: str | None = None
+    model_uses_cfg: bool | None = None
+    gpu_name: str | None = None
+    gpu_count: int | None = None
+    compute_capability: str | None = None
+    hardware: str | None = None
+
+    def switch(self, flag: str) -> bool | None:
+        """True/False when the command sets a boolean flag, None when it leaves it out."""
+        if flag not in self.flags:
+            return None
+        value = self.flags[flag]
+        if value is None or value.lower() in TRUE:
+            return True
+        return False if value.lower() in FALSE else True
+
+    def number(self, flag: str) -> float | None:
+        try:
+            return float(self.flags[flag]) if self.flags.get(flag) is not None else None
+        except ValueError:
+            return None
+
+
+def option(option_id: str) -> Option | None:
+    entry = loader.get("options", option_id)
+    return entry if isinstance(entry, Option) else None
+
+
+def spell(option_id: str, version: str | None, value: str | None = None) -> list[str] | None:
+    """How to write an option in `version` (newest spelling when unknown); None if that release lacks it."""
+    opt = option(option_id)
+    if opt is None or not opt.spellings:
+        return None
+    sp = opt.spelling_for(version) if version else opt.spellings[-1]
+    if sp is None or sp.style == "removed":
+        return None
+    if sp.style == "switch":
+        return [sp.flag]
+    if sp.style == "env":
+        return [f"{sp.flag}={value or sp.example}"]
+    return [sp.flag, value or sp.example or "true"]

@@ -1,0 +1,305 @@
+"""plan_kernel_handoff: turn a slow run into findings, ordered next steps and a brief for sglang's kernel skills."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..knowledge.models_lookup import identify_model
+from ..knowledge.schema import version_key
+from ..server.settings import state_home
+from .compare_perf import RUN_ID, resolve_dump, run_perf_path
+from .hardware_spec import parse_hardware_spec
+from .kernel_handoff.brief import Baseline, render_brief
+from .kernel_handoff.context import HandoffContext, parse_command
+from .kernel_handoff.findings import Findings, KernelFinding, build_findings
+from .kernel_handoff.next_steps import NextStep, choose_skill, kernel_hotspot, plan_next_steps
+from .kernel_handoff.trace_summary import summarize_trace
+from .perf_dump import PerfDump, load_perf_dump
+from .problems import Problem, ToolInputError, cap_list
+
+MAX_STEPS = 12
+TRACE_GLOBS = ("traces/*.trace.json*", "logs/*.trace.json*", "*.trace.json*", "*/*.pt.trace.json*")
+
+
+class ResolvedInputs(BaseModel):
+    run_id: str | None = None
+    perf_dump: str | None = None
+    trace: str | None = None
+    baseline_perf_dump: str | None = None
+    command: str | None = None
+    model: str | None = None
+    model_family: str | None = None
+    hardware: str | None = Field(default=None, description="Canonical hardware spec when one was given or recorded.")
+    gpu_name: str | None = None
+    gpu_count: int | None = None
+    compute_capability: str | None = None
+    sglang_version: str | None = None
+
+
+class PlanKernelHandoffResult(BaseModel):
+    findings: Findings
+    next_steps: list[NextStep] = Field(description="Ordered: measure/flags first, then known fast paths, then "
+                                                   "kernel work.")
+    next_steps_total: int = 0
+    next_steps_truncated: bool = False
+    hotspot: KernelFinding | None = Field(default=None, description="The top compute kernel (kernel-work target).")
+    target_skill: str | None = Field(default=None, description="sglang skill to hand kernel work to.")
+    target_skill_where: str | None = Field(default=None, description="Where that skill lives (path, releases).")
+    baseline: Baseline
+    profiled_run: bool | None = Field(default=None, description="The perf dump/run was profiled (--profile); "
+                                                               "null when unknown.")
+    brief: str = Field(description="Markdown hand-off brief for the target skill.")
+    inputs: ResolvedInputs
+    warnings: list[Problem] = Field(default_factory=list)
+
+
+# --- run records (run_generate owns the layout; read through its store, falling back to the JSON file) ---------
+
+def _read_run(run_id: str) -> dict | None:
+    home = state_home()
+    try:
+        from .runs import store as run_store
+
+        return run_store.read_record(run_store.run_dir(str(home), run_id))
+    except Exception:  # the store is optional here: read the record file directly
+        try:
+            data = json.loads((home / "runs" / run_id / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def _record_perf(run_id: str, record: dict) -> str | None:
+    result = record.get("result") if isinstance(record.get("result"), dict) else {}
+    candidates = [result.get("perf_dump_path"), *(record.get("perf_paths") or []), str(run_perf_path(run_id))]
+    return next((p for p in candidates if isinstance(p, str) and Path(p).is_file()), None)
+
+
+def _record_trace(record: dict, warnings: list[Problem]) -> str | None:
+    result = record.get("result") if isinstance(record.get("result"), dict) else {}
+    listed: list[Any] = []
+    for holder in (record, result):
+        listed += [holder.get("trace_path")] + list(holder.get("trace_paths") or [])
+    found = [p for p in listed if isinstance(p, str) and Path(p).is_file()]
+    rdir = record.get("run_dir")
+    if not found and isinstance(rdir, str) and Path(rdir).is_dir():
+        for pattern in TRACE_GLOBS:
+            found += sorted(str(p) for p in Path(rdir).glob(pattern) if p.is_file())
+    found = list(dict.fromkeys(found))
+    if not found:
+        return None
+    rank0 = [p for p in found if "rank0" in Path(p).name]
+    if len(found) > 1:
+        warnings.append(Problem(code="several_traces", message=f"The run has {len(found)} traces; read "
+                                f"{Path((rank0 or found)[0]).name} (rank 0 when present).",
+                                fix="Pass `trace` to read another rank.", flag="trace"))
+    return (rank0 or found)[0]
+
+
+# --- context -------------------------------------------------------------------------------------------------
+
+def _extra(dump: PerfDump | None, key: str) -> Any:
+    if dump is None or dump.facts is None:
+        return None
+    return getattr(dump.facts, key, None) if key in type(dump.facts).model_fields else \
+        (dump.facts.model_extra or {}).get(key)
+
+
+def _profiled(record: dict | None, dump: PerfDump | None, flags: dict) -> bool | None:
+    for value in ((record or {}).get("profile"), ((record or {}).get("result") or {}).get("profile"),
+                  _extra(dump, "profile")):
+        if isinstance(value, bool):
+            return value
+    recorded = (record or {}).get("argv") or _extra(dump, "flags")
+    if isinstance(recorded, list):
+        return "--profile" in recorded
+    return True if "--profile" in flags else None
+
+
+def _version(text: Any, warnings: list[Problem]) -> str | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        version_key(text)
+        return text
+    except ValueError:
+        warnings.append(Problem(code="odd_sglang_version", message=f"sglang version {text!r} is not a release "
+                                "number; release-specific spellings and fast paths use the newest release."))
+        return None
+
+
+def _model(ctx: HandoffContext, warnings: list[Problem]) -> None:
+    if not ctx.model:
+        warnings.append(Problem(code="model_unknown", message="No model given or recorded; fast paths are not "
+                                "filtered by model family.", fix="Pass `model`.", flag="model"))
+        return
+    try:
+        match = identify_model(ctx.model)
+    except ToolInputError as exc:
+        warnings.append(Problem(code="unknown_model", message=f"{exc.problem.message} Fast paths are not filtered "
+                                "by model family.", fix=exc.problem.fix, flag="model"))
+        return
+    ctx.model_family = match.model.family
+    cfg = getattr(match.model, "cfg", None)
+    ctx.model_uses_cfg = None if cfg is None else cfg == "true_cfg"
+
+
+def _hardware(ctx: HandoffContext, spec: str | None, trace_gpu: str | None, trace_cc: str | None,
+              trace_world: int | None, warnings: list[Problem]) -> None:
+    if spec:
+        try:
+            hw = parse_hardware_spec(spec)
+            ctx.hardware, ctx.gpu_name, ctx.gpu_count = hw.spec, hw.gpu_name, hw.count
+            ctx.compute_capability = hw.compute_capability
+        except ToolInputError as exc:
+            warnings.append(exc.problem)
+    if trace_cc and ctx.compute_capability and trace_cc != ctx.compute_capability:
+        warnings.append(Problem(code="hardware_mismatch", message=f"The trace ran on compute capability {trace_cc} "
+                                f"({trace_gpu or 'unnamed GPU'}), not the {ctx.compute_capability} of {ctx.hardware}.",
+                                fix="Check that the trace and the hardware belong to the same run.", flag="hardware"))
+    ctx.gpu_name = ctx.gpu_name or trace_gpu
+    ctx.compute_capability = ctx.compute_capability or trace_cc
+    num_gpus = ctx.number("--num-gpus")
+    ctx.gpu_count = ctx.gpu_count or (int(num_gpus) if num_gpus else None) or trace_world
+    if not ctx.compute_capability:
+        warnings.append(Problem(code="compute_capability_unknown", message="The GPU's compute capability is "
+                                "unknown, so steps that depend on it (FlashAttention, FP8) are conditional.",
+                                fix="Pass `hardware`, e.g. 1xH100.", flag="hardware"))
+
+
+def _redact(command: str | None, env: dict[str, str], flags: dict[str, str | None]) -> str | None:
+    """Hide secret values (HF_TOKEN=..., --hf-token ...) from the command that goes into the result and brief."""
+    if not command:
+        return command
+    try:
+        from .runs.redact import Redactor, is_secret_name
+    except Exception:  # run_generate's redactor is optional here
+        return command
+    extra = [v for k, v in env.items() if is_secret_name(k)]
+    extra += [v for k, v in flags.items() if v and is_secret_name(k.lstrip("-").replace("-", "_"))]
+    return Redactor.from_env(extra=extra).text(command)
+
+
+# --- baseline ------------------------------------------------------------------------------------------------
+
+def _baseline_from(dump: PerfDump, label: str | None = None) -> Baseline:
+    return Baseline(source=label or dump.source, total_ms=dump.total_ms, denoise_ms=dump.denoise_ms,
+                    steps=dump.steps.count if dump.steps else None,
+                    mean_step_ms=dump.steps.mean_ms if dump.steps else None, peak_reserved_gb=dump.peak_reserved_gb)
+
+
+def _baseline(dump: PerfDump | None, profiled: bool | None, baseline_ref: str | None,
+              warnings: list[Problem]) -> tuple[Baseline, str | None]:
+    if baseline_ref:
+        path, label = resolve_dump(baseline_ref)
+        base = load_perf_dump(path)
+        if _extra(base, "profile") is True or "--profile" in (_extra(base, "flags") or []):
+            warnings.append(Problem(code="baseline_profiled", message=f"{label} is itself from a profiled run; "
+                                    "its timings include profiler overhead.",
+                                    fix="Pass an unprofiled perf dump as baseline_perf_dump.",
+                                    flag="baseline_perf_dump"))
+        return _baseline_from(base, str(path)), str(path)
+    if dump is None:
+        return Baseline(missing_reason="No perf dump was given or recorded, so there are no baseline numbers. "
+                                       "Run the command unprofiled with --perf-dump-path (run_generate does) and "
+                                       "pass it as `perf_dump` or `baseline_perf_dump`."), None
+    if profiled:
+        warnings.append(Problem(code="baseline_missing", message="The perf dump comes from a profiled run "
+                                "(--profile): its timings include the profiler's overhead and are not baseline "
+                                "numbers.", fix="Run the same command without profiling (run_generate "
+                                "profile=false) and pass that run as baseline_perf_dump.", flag="baseline_perf_dump"))
+        return Baseline(source=None, missing_reason="The only perf dump is from the profiled run; profiled timings "
+                        "are not baselines. Rerun unprofiled and pass baseline_perf_dump."), None
+    if profiled is None:
+        warnings.append(Problem(code="profile_status_unknown", message="Whether the perf dump's run was profiled is "
+                                "unknown (no run record or .meta.json); if it was, its numbers are not baselines.",
+                                fix="Use run_generate runs, or pass an unprofiled baseline_perf_dump."))
+    return _baseline_from(dump), None
+
+
+# --- the tool ------------------------------------------------------------------------------------------------
+
+def plan_kernel_handoff(run_id: str | None = None, perf_dump: str | None = None, trace: str | None = None,
+                        command: str | None = None, model: str | None = None, hardware: str | None = None,
+                        baseline_perf_dump: str | None = None) -> PlanKernelHandoffResult:
+    """Turn a slow run into evidence and a hand-off brief for SGLang's kernel-optimization skills.
+
+    Give a `run_id` from run_generate (ideally one with profile=true), or a `perf_dump` path, plus an optional
+    torch profiler `trace` (Chrome trace JSON, gzipped or not, as `sglang generate --profile` writes it; read
+    streaming). Returns `findings` (time per stage, and within the profiled denoising the share of attention,
+    GEMM, norm/elementwise, communication, host-device copies and idle gaps, with the top kernels and their
+    shapes and dtypes), ordered `next_steps` (flags that fix it first, then known sglang fast paths that already
+    cover the hotspot, only then new kernel work naming `target_skill`), and `brief`, a Markdown hand-off with the
+    reproduction command, baseline numbers from an unprofiled perf dump (pass `baseline_perf_dump` when the run
+    was profiled), the hotspot, and acceptance criteria (numerical tolerance, >= 1.5 % end-to-end gain in
+    same-GPU ABBA runs). `command`, `model` and `hardware` (e.g. 1xH100) fill in what a run id would supply.
+    Read-only.
+    """
+    warnings: list[Problem] = []
+    if not any(isinstance(v, str) and v.strip() for v in (run_id, perf_dump, trace)):
+        raise ToolInputError("missing_input", "Nothing to analyse: no run_id, perf_dump or trace.",
+                             "Pass a run_id from run_generate (profile=true), or a perf_dump path and a trace path.")
+    record: dict | None = None
+    if run_id:
+        if not RUN_ID.match(run_id):
+            raise ToolInputError("bad_run_id", f"{run_id!r} is not a run id.", "Use an id from list_runs.",
+                                 flag="run_id")
+        record = _read_run(run_id)
+        if record is None and not run_perf_path(run_id).is_file():
+            raise ToolInputError("run_not_found", f"No run {run_id!r} under {state_home() / 'runs'}.",
+                                 "Use an id from list_runs, or pass perf_dump and trace paths.", flag="run_id")
+        record = record or {}
+    dump_path = perf_dump or (_record_perf(run_id, record) if run_id and record is not None else None)
+    dump = load_perf_dump(dump_path) if dump_path else None
+    if dump is not None:
+        warnings += [p for p in dump.problems if p.code not in ("old_format_no_steps",)][:5]
+    trace_path = trace or (_record_trace(record, warnings) if record else None)
+    if not trace_path:
+        warnings.append(Problem(code="no_trace", message="No torch profiler trace, so time is split by stage only.",
+                                fix="Rerun with run_generate profile=true (sglang --profile) and pass the trace.",
+                                flag="trace"))
+    summary = summarize_trace(trace_path) if trace_path else None
+
+    rec = record or {}
+    recorded_flags = _extra(dump, "flags")
+    cmd = command or rec.get("command") or _extra(dump, "command") or (
+        shlex.join(["sglang", "generate", *map(str, recorded_flags)]) if isinstance(recorded_flags, list) else None)
+    env, flags = parse_command(cmd)
+    cmd = _redact(cmd, env, flags)
+    ctx = HandoffContext(command=cmd, env=env, flags=flags,
+                         version=_version(rec.get("sglang_version") or _extra(dump, "sglang_version"), warnings),
+                         model=model or rec.get("model") or _extra(dump, "model") or (dump.model if dump else None)
+                         or flags.get("--model-path"))
+    _model(ctx, warnings)
+    findings = build_findings(dump, summary)
+    tf = findings.trace
+    _hardware(ctx, hardware or rec.get("hardware"), tf.gpu_name if tf else None,
+              tf.compute_capability if tf else None, tf.world_size if tf else None, warnings)
+    profiled = _profiled(record, dump, flags)
+    baseline, baseline_path = _baseline(dump, profiled, baseline_perf_dump, warnings)
+
+    steps, _ = plan_next_steps(findings, ctx)
+    hotspot = kernel_hotspot(findings)
+    skill, note = choose_skill(hotspot, ctx.version)
+    if note:
+        warnings.append(Problem(code="target_skill_not_shipped", message=note,
+                                fix="Hand the brief to that skill from the older release, or to your own kernel "
+                                    "workflow; the brief is self-contained."))
+    brief = render_brief(findings, ctx, steps, baseline, hotspot, skill, note)
+    shown, total, truncated = cap_list(steps, MAX_STEPS)
+    where = "; ".join(f"{loc.path} (sglang {loc.releases.since}-{loc.releases.until or 'now'})"
+                      for loc in skill.locations) if skill else None
+    return PlanKernelHandoffResult(
+        findings=findings, next_steps=shown, next_steps_total=total, next_steps_truncated=truncated,
+        hotspot=hotspot, target_skill=skill.skill if skill else None, target_skill_where=where, baseline=baseline,
+        profiled_run=profiled, brief=brief, warnings=warnings,
+        inputs=ResolvedInputs(run_id=run_id, perf_dump=str(dump_path) if dump_path else None,
+                              trace=str(trace_path) if trace_path else None, baseline_perf_dump=baseline_path,
+                              command=cmd, model=ctx.model, model_family=ctx.model_family, hardware=ctx.hardware,
+                              gpu_name=ctx.gpu_name, gpu_count=ctx.gpu_count,
+                              compute_capability=ctx.compute_capability, sglang_version=ctx.version))
