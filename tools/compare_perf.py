@@ -27,7 +27,6 @@ FASTER, SLOWER, SIMILAR = "faster", "slower", "similar"
 E2E_PCT = 2.0
 STAGE_REL_TOL, STAGE_ABS_TOL_MS = 0.1, 120.0
 DENOISE_GROUP = "Denoising Loop"
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 STEP_STAGE = re.compile(r"^denoising_step_(\d+)$")
 MAX_STAGES = 40
 MAX_MORE = 8

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,8 @@ from pydantic import BaseModel, Field
 from ..knowledge.models_lookup import identify_model
 from ..knowledge.schema import version_key
 from ..server.settings import state_home
-from .compare_perf import RUN_ID, resolve_dump, run_perf_path
+from .compare_perf import resolve_dump
+from .runs import store as run_store
 from .hardware_spec import parse_hardware_spec
 from .kernel_handoff.brief import Baseline, render_brief
 from .kernel_handoff.context import HandoffContext, parse_command
@@ -58,25 +58,15 @@ class PlanKernelHandoffResult(BaseModel):
     warnings: list[Problem] = Field(default_factory=list)
 
 
-# --- run records (run_generate owns the layout; read through its store, falling back to the JSON file) ---------
+# --- run records (run_generate's store owns the layout) ------------------------------------------------------
 
 def _read_run(run_id: str) -> dict | None:
-    home = state_home()
-    try:
-        from .runs import store as run_store
-
-        return run_store.read_record(run_store.run_dir(str(home), run_id))
-    except Exception:  # the store is optional here: read the record file directly
-        try:
-            data = json.loads((home / "runs" / run_id / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+    return run_store.read_record(run_store.run_dir(str(state_home()), run_id))
 
 
 def _record_perf(run_id: str, record: dict) -> str | None:
     result = record.get("result") if isinstance(record.get("result"), dict) else {}
-    candidates = [result.get("perf_dump_path"), *(record.get("perf_paths") or []), str(run_perf_path(run_id))]
+    candidates = [result.get("perf_dump_path"), *(record.get("perf_paths") or [])]
     return next((p for p in candidates if isinstance(p, str) and Path(p).is_file()), None)
 
 
@@ -246,14 +236,13 @@ def plan_kernel_handoff(run_id: str | None = None, perf_dump: str | None = None,
                              "Pass a run_id from run_generate (profile=true), or a perf_dump path and a trace path.")
     record: dict | None = None
     if run_id:
-        if not RUN_ID.match(run_id):
+        if not run_store.valid_run_id(run_id):
             raise ToolInputError("bad_run_id", f"{run_id!r} is not a run id.", "Use an id from list_runs.",
                                  flag="run_id")
         record = _read_run(run_id)
-        if record is None and not run_perf_path(run_id).is_file():
+        if record is None:
             raise ToolInputError("run_not_found", f"No run {run_id!r} under {state_home() / 'runs'}.",
                                  "Use an id from list_runs, or pass perf_dump and trace paths.", flag="run_id")
-        record = record or {}
     dump_path = perf_dump or (_record_perf(run_id, record) if run_id and record is not None else None)
     dump = load_perf_dump(dump_path) if dump_path else None
     if dump is not None:
