@@ -230,6 +230,46 @@ async def test_recommend_flags_argv_is_accepted(monkeypatch, tmp_path):
     assert r.argv.count("--model-path") == 1 and "--seed" in r.argv
 
 
+@pytest.mark.parametrize("version", ["0.5.10.post1", "0.5.23"])
+async def test_a_full_recommendation_runs_as_recommended(monkeypatch, tmp_path, version):
+    """The product's path: recommend_flags, then run_generate with its argv, unchanged."""
+    from sglang_diffusion_mcp.tools.recommend_flags import recommend_flags
+
+    use_fake(monkeypatch, tmp_path, version=version)
+    plan = recommend_flags(model=MODEL, hardware="1xH100", sglang_version=version, num_inference_steps=4)
+    r = await rg.run_generate(model=MODEL, prompt="a red fox", argv=plan.argv, gpus=[0], wait_s=30)
+    assert r.status == "succeeded", (r.error, r.log_tail)
+    for flag in plan.argv[2:]:
+        assert flag in r.argv
+
+
+@pytest.mark.parametrize("version, env_name", [("0.5.10.post1", "SGLANG_TORCH_PROFILER_DIR"),
+                                               ("0.5.23", "SGLANG_DIFFUSION_TORCH_PROFILER_DIR")])
+async def test_profile_writes_traces_into_the_run_folder(monkeypatch, tmp_path, version, env_name):
+    use_fake(monkeypatch, tmp_path, version=version)
+    r = await run(profile=True)
+    assert r.status == "succeeded" and "--profile" in r.argv
+    assert env_name in {a.name for a in r.additions}
+    assert len(r.trace_paths) == 1 and r.trace_paths[0].startswith(str(Path(r.log_path).parent))
+    assert "profiled_run" in {w.code for w in r.warnings}
+    meta = json.loads(Path(r.perf_dump_path + ".meta.json").read_text())
+    assert meta["profile"] is True
+
+
+async def test_relative_paths_survive_the_run_folder_as_working_directory(monkeypatch, tmp_path):
+    use_fake(monkeypatch, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cat.png").write_bytes(b"png")
+    argv_file = tmp_path / "argv.json"
+    monkeypatch.setenv("FAKE_SGLANG_ARGV_FILE", str(argv_file))
+    monkeypatch.setattr("sglang_diffusion_mcp.tools.runs.integration.check_command", lambda *a, **k: ([], []))
+    r = await run(argv=["--image-path", "cat.png", "--negative-prompt", "cat.png"])
+    assert r.status == "succeeded"
+    seen = json.loads(argv_file.read_text())
+    assert seen[seen.index("--image-path") + 1] == str(tmp_path / "cat.png")
+    assert seen[seen.index("--negative-prompt") + 1] == "cat.png"  # text, not a path
+
+
 async def test_missing_sglang_says_how_to_install(monkeypatch, tmp_path):
     use_fake(monkeypatch, tmp_path)
     monkeypatch.setenv("SGLANG_DIFFUSION_MCP_SGLANG", str(tmp_path / "no" / "sglang"))

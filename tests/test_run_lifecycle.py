@@ -153,10 +153,14 @@ async def test_shared_gpus_when_allowed(monkeypatch, tmp_path, isolated_state):
         assert (await rg.cancel_run(run_id)).status == "cancelled"
 
 
-async def test_queued_run_can_be_cancelled(monkeypatch, tmp_path):
+async def test_queued_run_can_be_cancelled(monkeypatch, tmp_path, isolated_state):
     use_fake(monkeypatch, tmp_path, mode="hang")
     holder = await rg.run_generate(**ARGS, wait_s=0)
-    waiting = await rg.run_generate(**ARGS, wait_s=0.5)
+    wait_until(lambda: record(isolated_state, holder.run_id).get("status") == "running")
+    started = await rg.run_generate(**ARGS, wait_s=0)
+    # a loaded machine may take a while to start the supervisor: wait for it to report the queue
+    wait_until(lambda: record(isolated_state, started.run_id).get("waiting_for"))
+    waiting = await rg.get_run(started.run_id)
     assert waiting.status == "queued" and "GPU 0" in waiting.waiting_for
     assert (await rg.cancel_run(waiting.run_id)).status == "cancelled"
     assert (await rg.cancel_run(holder.run_id)).status == "cancelled"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -27,6 +28,8 @@ OWNED_FLAGS = ("--perf-dump-path", "--output-path", "--output-file-name")
 WORKLOAD_FLAGS = {"width": "--width", "height": "--height", "num_frames": "--num-frames",
                   "num_inference_steps": "--num-inference-steps", "seed": "--seed"}
 SYNC_ENV = "SGLANG_DIFFUSION_SYNC_STAGE_PROFILING"
+PATH_FLAG = re.compile(r"^--[a-z0-9-]*(path|dir|config|file)$")
+PROFILER_DIR_ENVS = ("SGLANG_DIFFUSION_TORCH_PROFILER_DIR", "SGLANG_TORCH_PROFILER_DIR")
 FLASHINFER_ENV = "FLASHINFER_DISABLE_VERSION_CHECK"
 MIN_FREE_GB = {"image": 1.0, "video": 4.0}
 GRACE_ENV = "SGLANG_DIFFUSION_MCP_KILL_GRACE_S"  # SIGTERM -> SIGKILL grace period
@@ -255,6 +258,7 @@ async def run_generate(
     timeout_s: float = 3600.0,
     wait_s: float = 50.0,
     repeats: int = 1,
+    profile: bool = False,
     allow_unknown_flags: bool = False,
     allow_shared_gpus: bool = False,
     progress: ProgressCallback | None = None,
@@ -266,7 +270,9 @@ async def run_generate(
     (default 50 s) and returns the finished result, or the current status with a run_id to poll with
     get_run; the run continues if the caller gives up, until cancel_run or timeout_s. `argv` takes a
     recommend_flags argv or extra flags; arguments never pass through a shell. GPUs: `gpus`, else the
-    idle ones; a GPU is never shared with another run unless allow_shared_gpus.
+    idle ones; a GPU is never shared with another run unless allow_shared_gpus. `profile=true` adds sglang's
+    torch profiler (--profile; traces in the run folder, listed in trace_paths) for plan_kernel_handoff; a
+    profiled run's timings are not baseline numbers.
     """
     warnings: list[Problem] = []
     if not isinstance(model, str) or not model.strip():
@@ -293,6 +299,11 @@ async def run_generate(
         if any(v != value for v in values):
             raise ToolInputError("conflicting_input", f"argv has {flag} {values[0]!r} but the call says {value!r}.",
                                  f"Drop {flag} from argv.", flag=flag)
+    # sglang runs with the run folder as its working directory: make relative paths of path flags absolute
+    user = [os.path.abspath(a) if i and PATH_FLAG.search(user[i - 1]) and not a.startswith("-")
+            and not os.path.isabs(a) and os.path.exists(a) else a for i, a in enumerate(user)]
+    if not os.path.isabs(model) and os.path.exists(model):
+        model = os.path.abspath(model)
     workload: dict[str, int | None] = {}
     for name, flag in WORKLOAD_FLAGS.items():
         explicit = {"width": width, "height": height, "num_frames": num_frames,
@@ -355,6 +366,19 @@ async def run_generate(
         extra += vram_flags
         additions.append(Addition(kind="flag", name=vram_flags[0], value=" ".join(vram_flags[1:]) or None,
                                   reason="From 0.5.10 sglang prints its VRAM analysis only at debug level."))
+    profile_env: dict[str, str] = {}
+    if profile:
+        extra.append("--profile")
+        additions.append(Addition(kind="flag", name="--profile", value=None,
+                                  reason="sglang's torch profiler, for plan_kernel_handoff; these timings are not "
+                                         "baseline numbers."))
+        traces = str(Path(rdir) / "traces")
+        # 0.5.9-0.5.10.post1 read SGLANG_TORCH_PROFILER_DIR, 0.5.11+ the diffusion one; older write ./logs,
+        # which is the run folder since sglang runs there
+        profile_env = {name: traces for name in PROFILER_DIR_ENVS}
+        warnings.append(Problem(code="profiled_run", message="This run is profiled: its timings include profiler "
+                                "overhead and are not baseline numbers.",
+                                fix="Take baselines from an unprofiled run of the same command."))
     additions.append(Addition(kind="flag", name="--perf-dump-path", value=str(Path(rdir) / "perf-<n>.json"),
                               reason="Per-stage and per-step timings and memory checkpoints, in the run folder."))
     additions.append(Addition(kind="flag", name="--output-path", value=str(out_dir),
@@ -370,6 +394,9 @@ async def run_generate(
             continue
         env_add[name] = "1"
         additions.append(Addition(kind="env", name=name, value="1", reason=reason))
+    for name, value in profile_env.items():
+        env_add[name] = value
+        additions.append(Addition(kind="env", name=name, value=value, reason="Where sglang writes profiler traces."))
     for name, value in gpu_env.items():
         env_add[name] = value
         additions.append(Addition(kind="env", name=name, value=value,
@@ -403,7 +430,7 @@ async def run_generate(
                      "height": workload["height"], "frames": workload["num_frames"],
                      "steps": workload["num_inference_steps"]},
         "output_dir": str(out_dir), "output_stems": stems, "log_paths": log_paths, "perf_paths": perf_paths,
-        "warmup_added": warmup_added, "allow_shared_gpus": bool(allow_shared_gpus),
+        "warmup_added": warmup_added, "allow_shared_gpus": bool(allow_shared_gpus), "profile": bool(profile),
     }
     store.create_record(rdir, record)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ Environment:
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -38,7 +39,12 @@ VALUE_FLAGS = {"--model-path", "--prompt", "--width", "--height", "--num-frames"
                "--guidance-scale", "--tp-size", "--sp-degree", "--ulysses-degree", "--ring-degree",
                "--attention-backend", "--negative-prompt", "--dit-cpu-offload", "--text-encoder-cpu-offload",
                "--vae-cpu-offload", "--warmup-steps"}
-SWITCH_FLAGS = {"--enable-torch-compile", "--save-output", "--no-save-output"}
+SWITCH_FLAGS = {"--save-output", "--no-save-output", "--profile"}
+# sglang's StoreBoolean flags: bare means true, or an explicit true/false follows
+BOOL_FLAGS = {"--enable-torch-compile", "--enable-cfg-parallel", "--use-fsdp-inference", "--dit-layerwise-offload",
+              "--image-encoder-cpu-offload", "--pin-cpu-memory"}
+LIST_FLAGS = {"--layerwise-offload-components", "--component-residency"}  # nargs="+"
+VALUE_FLAGS |= {"--performance-mode", "--dit-offload-prefetch-size", "--image-path"}
 if NEW_WARMUP:
     VALUE_FLAGS |= {"--warmup-mode"}
 else:
@@ -73,6 +79,16 @@ def parse(argv: list[str]) -> tuple[dict, list[str]]:
             args[name[2:].replace("-", "_")] = val
         elif name in SWITCH_FLAGS:
             args[name[2:].replace("-", "_")] = True
+        elif name in BOOL_FLAGS:
+            if not eq and i + 1 < len(argv) and argv[i + 1].lower() in ("true", "false"):
+                val, i = argv[i + 1], i + 1
+            args[name[2:].replace("-", "_")] = (val or "true").lower() == "true"
+        elif name in LIST_FLAGS:
+            values = [val] if eq else []
+            while i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                values.append(argv[i + 1])
+                i += 1
+            args[name[2:].replace("-", "_")] = values
         else:
             unknown.append(a)
         i += 1
@@ -184,6 +200,20 @@ def vram_analysis(debug: bool) -> None:
     elif debug:
         log("GPU memory: peak=30.00 GB, allocated=28.00 GB, pool=2.00 GB (6.7%), headroom=49.19 GB. Components that "
             "can remain on GPU: ['text_encoder']. Make it explicit with --component-residency <name>=resident.")
+
+
+def write_trace(args: dict) -> None:
+    """Where each release puts torch profiler traces (profiler setup in the wheels): 0.5.9-0.5.10.post1 read
+    SGLANG_TORCH_PROFILER_DIR, 0.5.11+ SGLANG_DIFFUSION_TORCH_PROFILER_DIR first; else ./logs."""
+    names = ("SGLANG_TORCH_PROFILER_DIR",) if VERSION in ("0.5.9", "0.5.10.post1") else (
+        "SGLANG_DIFFUSION_TORCH_PROFILER_DIR", "SGLANG_TORCH_PROFILER_DIR")
+    folder = next((os.environ[n] for n in names if os.environ.get(n)), "./logs")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.abspath(os.path.join(folder, "fake-request-5_steps-global-rank0.trace.json.gz"))
+    with gzip.open(path, "wt") as f:
+        json.dump({"traceEvents": [{"ph": "X", "cat": "kernel", "name": "flash_fwd_kernel", "ts": 0, "dur": 10,
+                                    "pid": 0, "tid": 7}]}, f)
+    log(f"Saved profiler traces to: {path}")
 
 
 def generate(argv: list[str]) -> None:
@@ -314,6 +344,8 @@ def generate(argv: list[str]) -> None:
         stages[stage] = dur * 1000
         log(f"[{stage}] finished in {dur:.4f} seconds")
     vram_analysis(debug)
+    if args.get("profile"):
+        write_trace(args)
     total_ms = 1000 * (time.monotonic() - t_request)
     if MODE != "no_output" and args.get("output_path"):
         name = args.get("output_file_name") or "output"

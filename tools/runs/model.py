@@ -75,6 +75,7 @@ class RunResult(BaseModel):
     server_args: dict[str, Any] | str | None = Field(default=None, description="The configuration sglang printed.")
     outputs: list[str] = Field(default_factory=list)
     perf_dump_path: str | None = None
+    trace_paths: list[str] = Field(default_factory=list, description="Torch profiler traces (profile=true runs).")
     log_path: str | None = None
     run_dir: str | None = None
     log_tail: list[str] = Field(default_factory=list, description="At most 40 last lines, secrets redacted.")

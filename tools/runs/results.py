@@ -8,6 +8,7 @@ import glob
 import os
 import statistics
 from collections import OrderedDict
+from pathlib import Path
 
 from ..problems import Problem
 from . import integration, runner, store
@@ -148,6 +149,16 @@ def result_perf_paths(record: dict) -> list[str]:
     return [p for p in record.get("perf_paths") or [] if os.path.exists(p)]
 
 
+def _compiled(flags: list[str]) -> bool:
+    """--enable-torch-compile given and not set to false (it takes an optional true/false)."""
+    for i, flag in enumerate(flags):
+        name, _, inline = flag.partition("=")
+        if name == "--enable-torch-compile":
+            value = inline or (flags[i + 1] if i + 1 < len(flags) and not flags[i + 1].startswith("-") else "true")
+            return value.lower() != "false"
+    return False
+
+
 def _sidecar_facts(record: dict) -> dict:
     """tools/perf_dump.RunFacts fields first (compare_perf reads them), then the rest of the record's facts."""
     result = record.get("result") or {}
@@ -159,7 +170,7 @@ def _sidecar_facts(record: dict) -> dict:
         "run_id": record.get("run_id"), "sglang_version": record.get("sglang_version"), "model": w.get("model"),
         "prompt": record.get("prompt"), "num_inference_steps": w.get("steps"), "width": w.get("width"),
         "height": w.get("height"), "num_frames": w.get("frames"),
-        "compiled": "--enable-torch-compile" in [f.split("=")[0] for f in flags],
+        "compiled": _compiled(flags), "profile": bool(record.get("profile")),
         "warmup": bool(record.get("warmup_added")), "sync_stage_profiling": env.get("SGLANG_DIFFUSION_SYNC_STAGE_PROFILING") == "1",
         "gpus": [str(g) for g in record.get("gpus") or []], "flags": flags,
         "command": record.get("command"), "env": env, "hardware": record.get("hardware"), "workload": w,
@@ -211,6 +222,10 @@ def _conclude(record: dict) -> RunResult:
     data["server_args"] = redactor.data(last.server_args)
     data["outputs"] = outputs
     data["perf_dump_path"] = next((p for p in perf_paths if os.path.exists(p)), None)
+    if record.get("profile"):
+        rdir = record.get("run_dir") or ""
+        data["trace_paths"] = sorted({str(p) for pattern in ("traces/*.trace.json*", "logs/*.trace.json*")
+                                      for p in Path(rdir).glob(pattern)})[:16]
     data["phase"] = "done"
     if first_perf:
         data["perf"] = {k: first_perf.get(k) for k in ("total_ms", "denoise_ms", "stages", "steps",
