@@ -5,12 +5,9 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-import yaml
 from pydantic import ValidationError
 
 from .schema import KINDS, Entry
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class KnowledgeError(Exception):
@@ -23,9 +20,11 @@ def _read(kind: str) -> str:
 
 def parse_entries(kind: str, text: str, filename: str) -> list[Entry]:
     """Validate one kind's YAML text; raises KnowledgeError naming the file and the failing entry."""
+    import yaml  # here, not at import: only loading data needs it, and startup stays fast
+
     model = KINDS[kind]
     try:
-        doc = yaml.load(text, Loader=_Loader)
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"{filename}: not valid YAML: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):

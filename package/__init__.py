@@ -4,9 +4,5 @@ Subpackages: `server` (MCP adapter, CLI, settings), `tools` (plain tool logic),
 `knowledge` (data, schema, loader).
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("sglang-diffusion-mcp")
-except PackageNotFoundError:  # running from an unusual layout
-    __version__ = "0.0.0"
+# The single source of the version (pyproject reads it); a literal, so startup reads no package metadata.
+__version__ = "0.1.0"
