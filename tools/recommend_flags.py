@@ -143,8 +143,10 @@ def _rejected(ctx: PlanContext, best: Scored, unfit: list[Scored]) -> list[Rejec
         for oid in ("attn_sage_attn", "cache_dit", "weights_fp8"):
             out.append(Rejected(option=oid, reason="lossy: pass allow_lossy=true to consider it."))
     out.append(Rejected(option="cache_dit", reason="needs a per-model Cache-DiT config; not planned automatically.")
-               if ctx.allow_lossy else Rejected(option="tensor_parallel", reason="not planned: sequence parallelism "
-                                                "scales DiTs with less communication."))
+               if ctx.allow_lossy else Rejected(option="tensor_parallel", reason="not planned automatically: sglang "
+                                                "supports DiT TP only for some models (e.g. FLUX.2, where SGLang's CI "
+                                                "measured 1.8x on 2 H100: evidence ev-ci-h100-flux2-tp2); benchmark "
+                                                "--tp-size by hand there."))
     out.append(Rejected(option="weights_nvfp4", reason="needs pre-quantized weights (--transformer-weights-path) "
                         "and SM10x/SM12x."))
     for opt in loader.load("options"):
