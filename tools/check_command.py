@@ -74,13 +74,15 @@ def _hardware(hardware: str | None, warnings: list[Problem]) -> ResolvedHardware
 
 
 def check_command(command: str | None = None, argv: list[str] | None = None, hardware: str | None = None,
-                  sglang_version: str | None = None, vram_budget_gb: float | None = None) -> CheckResult:
+                  sglang_version: str | None = None, vram_budget_gb: float | None = None,
+                  family: str | None = None) -> CheckResult:
     """Validate a `sglang generate` command (a shell line with optional VAR=value prefixes and backslash
     continuations, or an argv list) against a target sglang release and hardware: unknown or misspelled flags,
     values the release does not accept, illegal combinations, degrees that do not fit the GPUs, features the
     compute capability cannot run, and settings sglang would decide on its own. Also estimates the command's
     per-GPU VRAM peak ("will my command fit?"), against `vram_budget_gb` per GPU if given, else the whole GPU.
-    Uses the same rules as recommend_flags.
+    `family` lets an unknown model (a fine-tune, a local folder) be checked like that family. Uses the same
+    rules as recommend_flags.
     """
     warnings: list[Problem] = []
     tokens = _tokens(command, argv)
@@ -106,7 +108,7 @@ def check_command(command: str | None = None, argv: list[str] | None = None, har
                               fix="Add --model-path <Hugging Face id or local folder>.", flag="--model-path"))
         return result()
     try:
-        match = resolve_model(model_flag.value, None)
+        match = resolve_model(model_flag.value, family)
     except ToolInputError as exc:
         warnings.append(Problem(code="unknown_model", message=exc.problem.message + " Model-specific checks and "
                                 "the VRAM estimate were skipped.", fix=exc.problem.fix, flag="--model-path"))

@@ -67,11 +67,18 @@ def _search_texts(kind: str) -> dict[str, tuple[str, str]]:
                    json.dumps(e.model_dump(mode="json"), ensure_ascii=False).lower()) for e in loader.load(kind)}
 
 
-def _score(kind: str, entry: Entry, terms: list[str]) -> int:
+STOPWORDS = frozenset("a an and are can do does for how i in is it make my of on or the to what when which why "
+                      "with".split())
+KIND_WEIGHT = {"options": 3, "tips": 3, "recipes": 3, "rules": 2, "models": 2, "gpus": 2, "evidence": 1,
+               "fast_paths": 1, "releases": 0}
+
+
+def _score(kind: str, entry: Entry, terms: list[str], require_all: bool) -> int:
     head, body = _search_texts(kind)[entry.id]
-    if not all(t in body for t in terms):
+    hits = [t for t in terms if t in body]
+    if not hits or (require_all and len(hits) < len(terms)):
         return 0
-    return sum(3 if t in head else 1 for t in terms) + (0 if entry.stale else 1)
+    return 4 * len(hits) + sum(3 for t in hits if t in head) + KIND_WEIGHT.get(kind, 1) + (0 if entry.stale else 1)
 
 
 def fetch(entry_id: str, kind: str | None = None) -> tuple[str, Entry]:
@@ -115,8 +122,11 @@ def query_knowledge(
         return result
     candidates = [(k, e) for k in kinds for e in loader.load(k) if include_stale or not e.stale]
     if query and query.strip():
-        terms = [t for t in re.split(r"\s+", query.lower().strip()) if t]
-        scored = [(s, k, e) for k, e in candidates if (s := _score(k, e, terms))]
+        words = [t for t in re.split(r"[\s,;?!]+", query.lower().strip()) if t]
+        terms = [t for t in words if t not in STOPWORDS] or words
+        # every word first; a question in plain words rarely matches them all, so then any word, ranked
+        scored = [(s, k, e) for k, e in candidates if (s := _score(k, e, terms, True))] or \
+            [(s, k, e) for k, e in candidates if (s := _score(k, e, terms, False))]
         scored.sort(key=lambda t: -t[0])
         candidates = [(k, e) for _, k, e in scored]
     elif kind is None:

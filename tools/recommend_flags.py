@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -19,6 +18,8 @@ from .planning.workload import Workload, resolve_workload
 from .problems import Problem, ToolInputError
 
 MAX_ALTERNATIVES = 5
+OBJECTIVES = ("speed", "memory", "balanced")
+TIGHT_HEADROOM_GB = 1.0
 
 
 class Alternative(BaseModel):
@@ -55,7 +56,7 @@ class RecommendResult(BaseModel):
 def _auto_baseline(ctx: PlanContext, num_gpus: int) -> Alternative:
     v = ctx.version
     w = ctx.workload
-    argv = ["sglang", "generate", "--model-path", ctx.model.hf_ids[0], "--width", str(w.width), "--height",
+    argv = ["sglang", "generate", "--model-path", ctx.model_ref, "--width", str(w.width), "--height",
             str(w.height)]
     if ctx.model.modality == "video":
         argv += ["--num-frames", str(w.num_frames)]
@@ -70,6 +71,11 @@ def _auto_baseline(ctx: PlanContext, num_gpus: int) -> Alternative:
         defaults = "; ".join(row.offload_defaults[:3]) or "its built-in defaults"
         why = (f"sglang {v} with nothing set decides offload by itself ({defaults}). Benchmark the recommendation "
                "against this.")
+    from .check_command import check_command  # the same rules judge sglang's own choice
+
+    checked = check_command(argv=argv, hardware=ctx.hardware.spec, sglang_version=v, family=ctx.model.family)
+    if checked.errors:
+        why += " Here sglang's own layout breaks a rule: " + "; ".join(p.message for p in checked.errors[:2])
     return Alternative(label="sglang defaults (the baseline to beat)", argv=argv, why=why)
 
 
@@ -214,7 +220,7 @@ def recommend_flags(
     hardware: str | None = None,
     family: str | None = None,
     vram_budget_gb: float | None = None,
-    objective: Literal["speed", "memory", "balanced"] = "speed",
+    objective: str = "speed",
     allow_lossy: bool = False,
     width: int | None = None,
     height: int | None = None,
@@ -237,6 +243,10 @@ def recommend_flags(
     headroom). Lossy options appear only with allow_lossy=true. Deterministic for the same inputs.
     """
     warnings: list[Problem] = []
+    if objective not in OBJECTIVES:
+        raise ToolInputError("bad_objective", f"objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}.",
+                             "Use 'speed' (fastest), 'memory' (lowest peak) or 'balanced' (fastest with 10 % "
+                             "headroom).", flag="objective")
     match = resolve_model(model, family)
     warnings += [Problem(code="model_match", message=w, fix="Pass the exact Hugging Face id if this is not the "
                          "model you meant.", flag="model") for w in match.warnings]
@@ -249,7 +259,7 @@ def recommend_flags(
                                 negative_prompt=negative_prompt, image_path=image_path, image_width=image_width,
                                 image_height=image_height, num_outputs_per_prompt=num_outputs_per_prompt)
     ctx = PlanContext(model=match.model, workload=workload, hardware=hw, version=version, budget_gb=budget,
-                      allow_lossy=allow_lossy)
+                      allow_lossy=allow_lossy, model_path=match.local_path or match.hf_id)
     valid, unfit, broken = rank(ctx, objective)
     if not valid:
         raise _no_plan_error(ctx, objective, unfit, broken)
@@ -257,8 +267,15 @@ def recommend_flags(
     flags = render_flags(ctx, best.plan, _reasons(ctx, best, valid[1] if len(valid) > 1 else None))
     env = dict(BASE_ENV)
     argv = flags_to_argv(flags)
+    warnings += [Problem(code="default_replaced", message=note, fix="Pass num_frames to choose.", flag="num_frames")
+                 for note in workload.notes]
+    if best.estimate.headroom_gb < TIGHT_HEADROOM_GB:
+        warnings.append(Problem(code="tight_headroom", message=f"The plan leaves {best.estimate.headroom_gb:.2f} GiB "
+                                "per GPU after the estimate and its safety margin; the estimate is typically within "
+                                "10-20 % of measured peaks.", fix="Use objective='balanced' for 10 % headroom, or "
+                                "check the first run's VRAM analysis with parse_vram_log.", flag="vram_budget_gb"))
     if match.model.gated:
-        warnings.append(Problem(code="gated_model", message=f"{match.model.hf_ids[0]} is gated on Hugging Face.",
+        warnings.append(Problem(code="gated_model", message=f"{ctx.model_ref} is gated on Hugging Face.",
                                 fix="Accept its licence and export HF_TOKEN before running."))
     if not match.model.sglang_native:
         warnings.append(Problem(code="not_native", message=match.model.support_note or "No native sglang pipeline.",

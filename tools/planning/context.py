@@ -17,6 +17,11 @@ class PlanContext:
     version: str
     budget_gb: float
     allow_lossy: bool = False
+    model_path: str = ""  # what --model-path gets: the user's id or folder; the canonical id for a short name
+
+    @property
+    def model_ref(self) -> str:
+        return self.model_path or self.model.hf_ids[0]
 
     @property
     def sm(self) -> int | None:

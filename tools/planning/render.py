@@ -68,7 +68,7 @@ def render_flags(ctx: PlanContext, plan: Plan, reasons: dict[str, str]) -> list[
     w = ctx.workload
     why = reasons.get
     out: list[FlagChoice] = []
-    _add(out, ["--model-path", ctx.model.hf_ids[0]], why("model", f"{ctx.model.title}."), "model_path")
+    _add(out, ["--model-path", ctx.model_ref], why("model", f"{ctx.model.title}."), "model_path")
     sizes = [("--width", w.width, "width"), ("--height", w.height, "height")]
     if ctx.model.modality == "video":
         sizes.append(("--num-frames", w.num_frames, "num_frames"))

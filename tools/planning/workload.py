@@ -19,6 +19,7 @@ class Workload(BaseModel):
     condition_images: int = Field(default=0, description="Input images whose latents join the token sequence.")
     uses_cfg: bool = Field(description="A negative (unconditional) branch runs every step.")
     defaulted: list[str] = Field(default_factory=list, description="Fields taken from the model's defaults.")
+    notes: list[str] = Field(default_factory=list, description="Where a default was replaced, and why.")
 
 
 def _positive(name: str, value: int | float | None) -> None:
@@ -48,6 +49,12 @@ def resolve_workload(model: Model, version: str, *, width: int | None = None, he
                              "Pass image_path, or image_width and image_height, so the plan knows the input size.",
                              flag="image_path")
     defaults = model.defaults_for(version)
+    notes: list[str] = []
+    if model.modality == "video" and (defaults["frames"] or 1) <= 1 and num_frames is None:
+        # some releases default a video model to one frame (Wan2.2 A14B up to 0.5.9): plan a real video
+        defaults["frames"] = model.default_frames
+        notes.append(f"sglang {version} defaults {model.title} to 1 frame; planned {model.default_frames} frames and "
+                     "wrote --num-frames explicitly.")
     defaulted = [name for name, value in (("width", width), ("height", height), ("num_frames", num_frames),
                                           ("num_inference_steps", num_inference_steps),
                                           ("guidance_scale", guidance_scale)) if value is None]
@@ -68,5 +75,5 @@ def resolve_workload(model: Model, version: str, *, width: int | None = None, he
         guidance_scale=guidance, negative_prompt=bool(negative_prompt) or uses_cfg,
         num_outputs_per_prompt=num_outputs_per_prompt,
         condition_images=(1 if has_image else 0) if model.condition_image_tokens else 0,
-        uses_cfg=uses_cfg, defaulted=defaulted,
+        uses_cfg=uses_cfg, defaulted=defaulted, notes=notes,
     )
