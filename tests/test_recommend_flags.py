@@ -45,8 +45,9 @@ SCENARIOS = [
      dict(num_gpus=1, fits=True)),
     ("4090-wan14b-0.5.10-nothing-fits", dict(model="wan2.1-t2v-14b", hardware="1xRTX4090",
                                               sglang_version="0.5.10.post1"), dict(error="nothing_fits")),
-    ("4090-wan14b-0.5.23-layerwise-encoders", dict(model="wan2.1-t2v-14b", hardware="1xRTX4090",
-                                                   sglang_version="0.5.23"), dict(dit="layerwise", fits=True)),
+    ("4090-wan14b-480p-0.5.23-layerwise-encoders", dict(model="wan2.1-t2v-14b", hardware="1xRTX4090", width=832,
+                                                        height=480, sglang_version="0.5.23"),
+     dict(dit="layerwise", fits=True)),
     ("5090-qwen-image", dict(model="Qwen/Qwen-Image", hardware="1xRTX5090", sglang_version="0.5.23"),
      dict(fits=True, attention="torch_sdpa")),
     # 48 GB
@@ -187,6 +188,33 @@ def test_bad_input_gets_an_actionable_error(inputs, code):
         recommend_flags(**inputs)
     assert info.value.problem.code == code
     assert info.value.problem.fix
+
+
+def test_a_gpu_without_bf16_needs_allow_lossy_for_fp16():
+    with pytest.raises(ToolInputError) as info:
+        recommend_flags(model="flux.1-dev", hardware="1xT4", sglang_version="0.5.23")
+    assert info.value.problem.code == "no_bf16" and "allow_lossy" in info.value.problem.fix
+    result = recommend_flags(model="flux.1-dev", hardware="1xT4", sglang_version="0.5.23", allow_lossy=True)
+    precision = next(f for f in result.flags if f.flag == "--dit-precision")
+    assert precision.value == "fp16" and precision.lossy
+
+
+def test_the_users_model_id_is_kept():
+    result = recommend_flags(model="my-org/my-flux-finetune", family="flux.1", hardware="1xH100",
+                             sglang_version="0.5.23")
+    assert result.argv[result.argv.index("--model-path") + 1] == "my-org/my-flux-finetune"
+
+
+def test_a_video_model_never_plans_one_frame():
+    result = recommend_flags(model="Wan-AI/Wan2.2-T2V-A14B-Diffusers", hardware="8xH100", sglang_version="0.5.9")
+    assert result.argv[result.argv.index("--num-frames") + 1] == "81"
+    assert "default_replaced" in {w.code for w in result.warnings}
+
+
+def test_bad_objective_is_actionable():
+    with pytest.raises(ToolInputError) as info:
+        recommend_flags(model="flux.1-dev", hardware="1xH100", objective="fast")
+    assert info.value.problem.code == "bad_objective"
 
 
 def test_unknown_model_with_family_borrows_its_defaults():

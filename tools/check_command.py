@@ -8,7 +8,7 @@ from .hardware_spec import ResolvedHardware
 from .planning.cmdline import ParsedCommand, parse_tokens, split_command
 from .planning.context import PlanContext
 from .planning.estimate import VramEstimate, estimate_vram
-from .planning.from_command import plan_from_command
+from .planning.from_command import command_facts, plan_from_command
 from .planning.inputs import resolve_budget, resolve_model, resolve_target_hardware, resolve_version
 from .planning.rules import check_rules, plan_facts
 from .planning.search import _resident_fits, score
@@ -88,13 +88,14 @@ def check_command(command: str | None = None, argv: list[str] | None = None, har
     tokens = _tokens(command, argv)
     version = resolve_version(sglang_version, warnings)
     parsed = parse_tokens(tokens, version)
-    errors = [p for p in parsed.problems if p.code not in ("repeated_flag",)]
-    warnings += [p for p in parsed.problems if p.code == "repeated_flag"]
+    legal = ("repeated_flag", "abbreviated_flag")  # argparse takes these; they are misleading, not errors
+    errors = [p for p in parsed.problems if p.code not in legal]
+    warnings += [p for p in parsed.problems if p.code in legal]
     if parsed.subcommand == "serve":
         warnings.append(Problem(code="serve_command", message="This is `sglang serve`: only the flags it shares with "
                                 "`sglang generate` were checked.", fix="Server-only flags are not validated here."))
     elif parsed.subcommand != "generate":
-        raise ToolInputError("not_generate", f"`sglang {parsed.subcommand}` is not a generation command.",
+        raise ToolInputError("not_generate", f"`{parsed.subcommand}` is not `sglang generate` (or `sglang serve`).",
                              "Pass a `sglang generate ...` (or `sglang serve ...`) command.", flag="command")
     hw = _hardware(hardware, warnings)
 
@@ -139,9 +140,11 @@ def check_command(command: str | None = None, argv: list[str] | None = None, har
     resident = Plan(num_gpus=cp.plan.num_gpus, cfg_parallel=cp.plan.cfg_parallel, ulysses=cp.plan.ulysses,
                     ring=cp.plan.ring, tp=cp.plan.tp, residency={g: "resident" for g in cp.plan.residency})
     resident_fits = _resident_fits([score(ctx, resident)])
+    known, switched_on = command_facts(parsed, model_flag.value)
     facts = plan_facts(ctx, cp.plan, resident_plan_fits=resident_fits, explicit_residency=cp.explicit_residency,
                        explicit_parallel=cp.explicit_parallel, performance_mode=cp.performance_mode,
-                       extra={"sp_degree": cp.sp_degree})
+                       extra={"sp_degree": cp.sp_degree, **known})
+    facts["enabled"] |= switched_on
     notes = []
     for severity, problem in check_rules(facts, version):
         {"error": errors, "warning": warnings}.get(severity, notes).append(problem)

@@ -13,7 +13,7 @@ from .planning.estimate import VramEstimate
 from .planning.inputs import resolve_budget, resolve_model, resolve_target_hardware, resolve_version
 from .planning.plan import Plan
 from .planning.render import BASE_ENV, FlagChoice, command_line, flags_to_argv, render_flags
-from .planning.search import Scored, rank
+from .planning.search import Scored, precision_options, rank
 from .planning.workload import Workload, resolve_workload
 from .problems import Problem, ToolInputError
 
@@ -197,10 +197,16 @@ def _what_would_fit(ctx: PlanContext, objective: str) -> list[str]:
 def _no_plan_error(ctx: PlanContext, objective: str, unfit: list[Scored], broken: list[Scored]) -> ToolInputError:
     shape = f"{ctx.workload.width}x{ctx.workload.height}" + (
         f"x{ctx.workload.num_frames}" if ctx.model.modality == "video" else "")
+    if not precision_options(ctx):
+        return ToolInputError("no_bf16", f"{ctx.hardware.gpu_name} (SM {ctx.hardware.compute_capability}) has no bf16, "
+                              f"and {ctx.model.title} runs in bf16; the only way is an fp16 DiT, which is lossy.",
+                              "Pass allow_lossy=true to plan with --dit-precision fp16, or use an SM80+ GPU.",
+                              flag="allow_lossy")
     if broken:
-        problems = {p.code: p for s in broken for _, p in s.problems}
-        reasons = "; ".join(f"{p.code}: {p.message}" for p in list(problems.values())[:3])
-        fixes = " ".join(dict.fromkeys(p.fix for p in problems.values()))
+        found = {p.code: (severity, p) for s in broken for severity, p in s.problems}
+        problems = [p for _, p in sorted(found.values(), key=lambda sp: sp[0] != "error")]  # errors first
+        reasons = "; ".join(f"{p.code}: {p.message}" for p in problems[:3])
+        fixes = " ".join(dict.fromkeys(p.fix for p in problems[:3]))
         return ToolInputError("no_valid_plan", f"Every plan for {ctx.model.title} at {shape} on {ctx.hardware.spec} "
                               f"that fits the budget breaks a rule for sglang {ctx.version}: {reasons}.", fixes,
                               flag="hardware")

@@ -71,19 +71,67 @@ def _looks_like_flag(token: str) -> bool:
     return token.startswith("--") or (token.startswith("-") and len(token) > 1 and not token[1].isdigit())
 
 
+# Degrees and sizes must be positive integers (argparse only checks that they are integers).
+POSITIVE_INT_FLAGS = frozenset({"--num-gpus", "--tp-size", "--sp-degree", "--ulysses-degree", "--ring-degree",
+                                "--width", "--height", "--num-frames", "--num-inference-steps"})
+# sglang takes per-component overrides it does not declare: --<component>-path (e.g. --transformer-path).
+COMPONENT_PATH = re.compile(r"^--[a-z0-9]+(?:[-_][a-z0-9]+)*-path$")
+RESIDENCY_MODES = frozenset({"resident", "component-offload", "layerwise-offload", "snapshot-offload"})
+
+
+def _value_problem(version: str, flag: str, values: list[str]) -> Problem | None:
+    """A value argparse would accept but sglang refuses or misreads."""
+    if flag in POSITIVE_INT_FLAGS and values:
+        try:
+            ok = int(values[0]) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            return Problem(code="bad_value", flag=flag, message=f"{flag} must be a positive integer, not {values[0]!r}.",
+                           fix=f"Write {flag} <n> with n >= 1.")
+    if flag == "--attention-backend" and values:
+        allowed = attention_backends(version)
+        if allowed and values[0] not in allowed:
+            return Problem(code="bad_choice", flag=flag, message=f"sglang {version} has no attention backend "
+                           f"{values[0]!r}.", fix=f"Use one of: {', '.join(allowed)}.")
+    if flag == "--component-residency":
+        for item in ",".join(values).split(","):
+            name, _, mode = item.partition("=")
+            if item and (not name or mode not in RESIDENCY_MODES):
+                return Problem(code="bad_value", flag=flag, message=f"{item!r} is not COMPONENT=MODE with a known "
+                               "mode.", fix=f"Use e.g. dit=resident; modes: {', '.join(sorted(RESIDENCY_MODES))}.")
+    return None
+
+
+def attention_backends(version: str) -> list[str]:
+    """The backend names the release accepts, from the knowledge base (argparse itself does not list them)."""
+    from ...knowledge import loader
+
+    option = loader.get("options", "attention_backend")
+    spelling = option.spelling_for(version) if option else None
+    return list(getattr(spelling, "choices", []) or [])
+
+
 def _unknown_flag_problem(version: str, written: str) -> Problem:
     name = written.split("=", 1)[0]
     dashed = "--" + name.lstrip("-").replace("_", "-")
+    if name == "--warmup" and releases.has_flag(version, "--warmup-mode"):
+        return Problem(code="flag_not_in_release", flag=name, message=f"--warmup was removed in sglang 0.5.18 (and "
+                       f"is ambiguous in {version}).", fix="Write --warmup-mode request.")
     if "_" in name and releases.has_flag(version, dashed):
         return Problem(code="underscore_flag", flag=name,
                        message=f"`sglang generate` does not accept underscores in {name}; argparse rejects it.",
                        fix=f"Write {dashed}.")
     prefixed = [f for f in releases.flag_names(version) if f.startswith(name)]
+    if len(prefixed) > 1:
+        return Problem(code="ambiguous_flag", flag=name,
+                       message=f"{name} is an ambiguous abbreviation ({', '.join(prefixed[:4])}); argparse refuses it.",
+                       fix=f"Write the full flag name, e.g. {prefixed[0]}.")
     if prefixed:
         return Problem(code="abbreviated_flag", flag=name,
-                       message=f"{name} is an abbreviation (of {', '.join(prefixed[:4])}); sglang ignores "
-                               "abbreviated flags or finds them ambiguous.",
-                       fix=f"Write the full flag name, e.g. {prefixed[0]}.")
+                       message=f"{name} abbreviates {prefixed[0]}: argparse takes it, but sglang only counts flags "
+                               "written in full as given, so the value may be ignored.",
+                       fix=f"Write {prefixed[0]}.")
     spans = [s for s in releases.flag_history(name) if s.info is not None]
     if spans:
         where = ", ".join(f"{s.since}..{s.until}" for s in spans)
@@ -117,6 +165,11 @@ def parse_tokens(tokens: list[str], version: str) -> ParsedCommand:
             continue
         name, eq, inline = token.partition("=")
         info = releases.flag_info(version, name)
+        if info is None and COMPONENT_PATH.match(name):
+            values = [inline] if eq else ([rest[i]] if i < len(rest) and not _looks_like_flag(rest[i]) else [])
+            i += 0 if eq else len(values)
+            flags[name] = ParsedFlag(flag=name, written=name, values=values)
+            continue
         if info is None:
             problems.append(_unknown_flag_problem(version, token))
             while i < len(rest) and not _looks_like_flag(rest[i]):  # skip its values
@@ -153,6 +206,8 @@ def parse_tokens(tokens: list[str], version: str) -> ParsedCommand:
                 problems.append(Problem(code="bad_choice", flag=info.flag,
                                         message=f"{info.flag} does not accept {bad[0]!r} in sglang {version}.",
                                         fix=f"Use one of: {', '.join(info.choices)}."))
+        if (bad := _value_problem(version, info.flag, values)) is not None:
+            problems.append(bad)
         if info.flag in flags and info.nargs is None:
             problems.append(Problem(code="repeated_flag", flag=info.flag,
                                     message=f"{info.flag} is given more than once; the last one wins.",

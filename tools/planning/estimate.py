@@ -79,7 +79,8 @@ def _component_weights(model: Model, plan: Plan) -> list[ComponentMemory]:
     for comp in model.components:
         group = group_of(comp.role)
         residency = plan.group(group) if group != "other" else "resident"
-        full = comp.params_b * 1e9 * BYTES.get(comp.dtype, 2.0) / GIB
+        dtype = plan.weight_format if group == "dit" and plan.weight_format != "bf16" else comp.dtype
+        full = comp.params_b * 1e9 * BYTES.get(dtype, BYTES.get(dtype.removeprefix("svdq-"), 2.0)) / GIB
         in_use = full
         if group in ("text_encoder", "image_encoder", "vae") and residency == "layerwise":
             in_use = full * LAYERWISE_AUX_RESIDENT_SHARE

@@ -161,3 +161,41 @@ def plan_from_command(parsed: ParsedCommand, ctx: PlanContext) -> CommandPlan:
                 lossy=lossy)
     return CommandPlan(plan=plan, implicit=implicit, explicit_residency=explicit_residency,
                        explicit_parallel=explicit_parallel, performance_mode=performance_mode, sp_degree=sp)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _weight_format(parsed: ParsedCommand, model_ref: str) -> str:
+    """The DiT weight format a command asks for, from its weights path, model id and quantization flags."""
+    given = parsed.get("--transformer-weights-path") or parsed.get("--transformer-path")
+    text = f"{given.value if given else ''} {model_ref}".lower()
+    if parsed.get("--enable-svdquant") and parsed.get("--enable-svdquant").as_bool():
+        precision = parsed.get("--quantization-precision")
+        return "svdq-nvfp4" if (precision and precision.value == "nvfp4") or "fp4" in text else "svdq-int4"
+    for key, fmt in (("nvfp4", "nvfp4"), ("fp4", "nvfp4"), ("fp8", "fp8"), ("int8", "int8"), ("gguf", "gguf")):
+        if key in text:
+            return fmt
+    return "bf16"
+
+
+def command_facts(parsed: ParsedCommand, model_ref: str) -> tuple[dict, set[str]]:
+    """Rule facts only the command line knows (precision, weights, backend, Cache-DiT), and options it turns on."""
+    enabled: set[str] = set()
+    if parsed.env.get("SGLANG_CACHE_DIT_ENABLED", "").lower() in _TRUE or _bool(parsed, "--enable-cache-dit"):
+        enabled.add("cache_dit")
+    if parsed.get("--cache-dit-config"):
+        enabled.add("cache_dit_config")
+    if _bool(parsed, "--enable-svdquant"):
+        enabled.add("svdquant")
+    precision = parsed.get("--dit-precision")
+    backend = parsed.get("--backend")
+    weights = parsed.get("--transformer-weights-path") or parsed.get("--transformer-path")
+    facts = {
+        "dtype": precision.value if precision and precision.value else "bf16",
+        "weight_format": _weight_format(parsed, model_ref),
+        "prequantized_weights": bool(weights and weights.value),
+        "mask_strategy_file": bool(parsed.get("--mask-strategy-file-path")),
+        "backend": backend.value if backend and backend.value and backend.value != "auto" else "sglang",
+    }
+    return facts, enabled

@@ -25,6 +25,8 @@ class Plan(BaseModel):
     warmup: bool = True
     attention_backend: str = Field(default="", description="'' lets sglang choose.")
     lossy: list[str] = Field(default_factory=list, description="Ids of lossy options switched on.")
+    dit_precision: str = Field(default="", description="--dit-precision ('' keeps the model's bf16).")
+    weight_format: str = Field(default="bf16", description="DiT weights as loaded: bf16, fp8, nvfp4, svdq-int4 ...")
 
     @property
     def sp(self) -> int:
@@ -50,5 +52,9 @@ class Plan(BaseModel):
                      ", ".join(f"{g} {self.group(g).replace('_', ' ')}" for g in offloaded))
         if self.compile:
             parts.append("compile")
-        parts += [o.removeprefix("attn_") for o in self.lossy]
+        parts += [o.removeprefix("attn_") for o in self.lossy if o != "dit_precision"]
+        if self.dit_precision:
+            parts.append(f"DiT {self.dit_precision}")
+        if self.weight_format != "bf16":
+            parts.append(f"{self.weight_format} weights")
         return ", ".join(parts)

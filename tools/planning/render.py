@@ -124,6 +124,9 @@ def render_flags(ctx: PlanContext, plan: Plan, reasons: dict[str, str]) -> list[
         lossy = plan.attention_backend not in ("fa", "torch_sdpa")
         _add(out, ["--attention-backend", plan.attention_backend], why("attention", "Attention kernel."),
              f"attn_{plan.attention_backend}", lossy=lossy)
+    if plan.dit_precision and releases.has_flag(v, "--dit-precision"):
+        _add(out, ["--dit-precision", plan.dit_precision], why("precision", f"This GPU (SM {ctx.hardware.compute_capability}) "
+             "has no bf16; run the DiT in fp16 (lossy: numerics differ from bf16)."), "dit_precision", lossy=True)
     _add(out, releases.performance_mode_manual_argv(v),
          why("performance_mode", "Stop sglang re-planning residency and parallelism on its own."), "performance_mode")
     return out

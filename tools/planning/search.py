@@ -19,6 +19,7 @@ Objective = Literal["speed", "memory", "balanced"]
 BALANCED_HEADROOM = 0.10
 IMAGE_PREFETCH = 0.1  # the seed's 0.05-0.1 starting range for image models
 LOSSY_ATTENTION = "sage_attn"
+LOSSY_VARIANTS = 20  # lossy attention is tried on this many of the fastest fitting lossless plans
 
 
 @dataclass
@@ -59,14 +60,30 @@ def residency_options(ctx: PlanContext) -> list[dict[str, str]]:
     groups = model_groups(ctx)
     # Encoders and VAEs can stream layer by layer only where a flag can say so (0.5.13+).
     aux = ["resident", "cpu_offload"] + (["layerwise"] if aux_layerwise_flag(ctx.version) else [])
-    choices = {"dit": ["resident", "layerwise", "cpu_offload"], "text_encoder": aux, "image_encoder": aux,
-               "vae": aux}
+    # small components (VAE, image encoder) gain little from streaming: resident or whole-component offload
+    choices = {"dit": ["resident", "layerwise", "cpu_offload"], "text_encoder": aux,
+               "image_encoder": ["resident", "cpu_offload"], "vae": ["resident", "cpu_offload"]}
     return [dict(zip(groups, combo)) for combo in product(*(choices[g] for g in groups))]
+
+
+def precision_options(ctx: PlanContext) -> list[str]:
+    """'' (the model's bf16), or fp16 where the GPU has no bf16 (lossy, so only with allow_lossy)."""
+    cc = ctx.hardware.compute_capability
+    if cc and not cc_allows([">=8.0"], cc):
+        return ["fp16"] if ctx.allow_lossy else []
+    return [""]
+
+
+def weight_format(ctx: PlanContext) -> str:
+    """Pre-quantized checkpoints name their format (…-NVFP4, …-fp8); everything else loads bf16."""
+    ref = ctx.model_ref.lower()
+    return next((fmt for key, fmt in (("nvfp4", "nvfp4"), ("fp8", "fp8")) if key in ref), "bf16")
 
 
 def candidate_plans(ctx: PlanContext) -> list[Plan]:
     plans = []
-    lossy_modes = [False, True] if ctx.allow_lossy else [False]
+    precisions = precision_options(ctx)
+    weights = weight_format(ctx)
     uses_cfg = ctx.workload.uses_cfg and ctx.model.cfg_parallel_ok
     prefetch = IMAGE_PREFETCH if ctx.model.modality == "image" else 0.0
     for n in gpu_counts(ctx.hardware.count):
@@ -75,15 +92,15 @@ def candidate_plans(ctx: PlanContext) -> list[Plan]:
             for ulysses, ring in sp_layouts(ctx, sp):
                 for residency in residency_options(ctx):
                     for fsdp in ([False, True] if n >= 2 and residency.get("dit") == "resident" else [False]):
-                        for lossy in lossy_modes:
-                            backend = attention_backend(ctx, lossy)
+                        for precision in precisions:
+                            backend = attention_backend(ctx, False)
                             if ring > 1 and backend not in ("fa", "sage_attn"):
                                 continue
                             plans.append(Plan(
                                 num_gpus=n, cfg_parallel=cfg, ulysses=ulysses, ring=ring, fsdp=fsdp,
                                 residency=residency, prefetch=prefetch if residency.get("dit") == "layerwise" else 0.0,
-                                compile=True, warmup=True, attention_backend=backend,
-                                lossy=[f"attn_{backend}"] if lossy else []))
+                                compile=True, warmup=True, attention_backend=backend, dit_precision=precision,
+                                weight_format=weights, lossy=["dit_precision"] if precision else []))
     return plans
 
 
@@ -106,6 +123,12 @@ def _resident_fits(scored: list[Scored]) -> bool:
 def rank(ctx: PlanContext, objective: Objective) -> tuple[list[Scored], list[Scored], list[Scored]]:
     """(valid plans best first, plans that do not fit, plans that fit but break a rule)."""
     scored = [score(ctx, p) for p in candidate_plans(ctx)]
+    lossy_backend = attention_backend(ctx, True) if ctx.allow_lossy else ""
+    if lossy_backend and lossy_backend not in ("fa", "torch_sdpa"):
+        best = sorted((s for s in scored if s.estimate.fits), key=lambda s: s.cost.total_s)[:LOSSY_VARIANTS]
+        scored += [score(ctx, s.plan.model_copy(update={"attention_backend": lossy_backend,
+                                                         "lossy": [*s.plan.lossy, f"attn_{lossy_backend}"]}))
+                   for s in best]
     fits_resident = _resident_fits(scored)
     fitting = [s for s in scored if s.estimate.fits]
     if objective == "balanced":
