@@ -146,8 +146,11 @@ def _rejected(ctx: PlanContext, best: Scored, unfit: list[Scored]) -> list[Rejec
         out.append(Rejected(option=biggest.plan.label(), reason=f"budget: estimated {biggest.estimate.per_gpu_peak_gb:.1f}"
                             f" GiB per GPU exceeds the {ctx.budget_gb:.1f} GiB budget."))
     if not ctx.allow_lossy:
-        for oid in ("attn_sage_attn", "cache_dit", "weights_fp8"):
+        for oid in ("attn_sage_attn", "cache_dit"):
             out.append(Rejected(option=oid, reason="lossy: pass allow_lossy=true to consider it."))
+    if best.plan.weight_format == "bf16":
+        out.append(Rejected(option="weights_fp8", reason="lossy, and needs a pre-quantized fp8 checkpoint "
+                            "(--transformer-weights-path, SM89+); pass that model id to plan with it."))
     out.append(Rejected(option="cache_dit", reason="needs a per-model Cache-DiT config; not planned automatically.")
                if ctx.allow_lossy else Rejected(option="tensor_parallel", reason="not planned automatically: sglang "
                                                 "supports DiT TP only for some models (e.g. FLUX.2, where SGLang's CI "

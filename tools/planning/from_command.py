@@ -78,6 +78,7 @@ def plan_from_command(parsed: ParsedCommand, ctx: PlanContext) -> CommandPlan:
     implicit: list[str] = []
     num_gpus = _int(parsed, "--num-gpus") or 1
     tp = _int(parsed, "--tp-size") or 1
+    dp = next((d for d in (_int(parsed, f) for f in ("--data-parallel-size", "--dp-size", "--dp")) if d), 1)
     cfg_flag = _bool(parsed, "--enable-cfg-parallel")
     ulysses, ring, sp = _int(parsed, "--ulysses-degree"), _int(parsed, "--ring-degree"), _int(parsed, "--sp-degree")
     sp_given = any(x is not None for x in (ulysses, ring, sp))
@@ -88,7 +89,7 @@ def plan_from_command(parsed: ParsedCommand, ctx: PlanContext) -> CommandPlan:
         implicit.append("CFG parallel (sglang turns it on for CFG requests on 2+ GPUs when no SP flag is set)")
     cfg_degree = 2 if cfg else 1
     if sp is None:  # sglang gives sequence parallelism every GPU left after TP and CFG
-        sp = max(1, num_gpus // (tp * cfg_degree))
+        sp = max(1, num_gpus // (dp * tp * cfg_degree))
     if ulysses is None and ring is None:
         ulysses, ring = sp, 1
     elif ring is None:
