@@ -61,6 +61,10 @@ def _env(result: DetectGpusResult, existing_cvd: str | None) -> None:
                                        fix="Unset it to use the recommended idle GPUs, or keep it on purpose."))
     elif result.idle_gpus:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in result.idle_gpus)
+    elif result.gpus and all(g.mig_enabled for g in result.gpus):
+        result.warnings.append(Problem(code="no_idle_gpu", message="No whole GPU is available: every GPU is in MIG "
+                                       "mode, and MIG slices are never pooled for sglang generate.",
+                                       fix="Disable MIG on a GPU (nvidia-smi -i N -mig 0), or run on another host."))
     else:
         result.warnings.append(Problem(code="no_idle_gpu", message="No GPU is idle (each has a compute process, "
                                        f"more than {IDLE_MAX_USED_MIB} MiB used or more than {IDLE_MAX_UTIL_PCT}% "
