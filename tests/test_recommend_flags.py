@@ -234,3 +234,12 @@ def test_no_gpu_and_no_spec_asks_for_one(monkeypatch):
         recommend_flags(model="flux.1-dev")
     assert info.value.problem.code == "no_gpu_detected" and "1xRTX4090" in info.value.problem.fix
     assert hardware_spec  # imported for the monkeypatch target's module
+
+
+def test_the_installed_sglang_version_is_used_when_none_is_given(monkeypatch, tmp_path):
+    from run_helpers import use_fake
+
+    use_fake(monkeypatch, tmp_path, version="0.5.10.post1")
+    result = recommend_flags(model="flux.1-dev", hardware="1xH100")
+    assert result.sglang_version == "0.5.10.post1"
+    assert "--warmup" in result.argv and "--performance-mode" not in result.argv
