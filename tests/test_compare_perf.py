@@ -148,9 +148,89 @@ def test_missing_and_malformed_dumps_are_clear_errors(tmp_path):
 
 def test_empty_stage_list_gives_a_partial_comparison():
     result = _run(["empty-stages.json", "flux-0.5.9-new.json"])
-    assert any(w.code == "empty_stages" for w in result.warnings)
-    assert result.total.status == "similar" and result.total.diff_pct == 0.0  # baseline 0, as SGLang
-    assert all(s.baseline_ms == 0.0 for s in result.stages)
+    codes = {w.code for w in result.warnings}
+    assert {"empty_stages", "missing_total", "stages_one_side"} <= codes
+    # SGLang reads the 0 ms total as a 0 % "similar"; the structured verdict says it is unknown instead
+    t = result.total
+    assert (t.baseline_ms, t.diff_ms, t.diff_pct, t.speedup, t.status) == (None, None, None, None, None)
+    assert result.throughput.baseline_req_per_s is None and result.throughput.new_req_per_s > 0
+    assert all(s.baseline_ms is None and s.only_in == "new" and s.status is None for s in result.stages)
+    assert "| **E2E Latency** | 0.00 ms |" in result.markdown  # SGLang's markdown is kept
+
+
+def _with_total(tmp_path, value, name="new.json"):
+    data = json.loads((PERF / "flux-0.5.9-new.json").read_text())
+    if value is ...:
+        del data["total_duration_ms"]
+    else:
+        data["total_duration_ms"] = value
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("value", [..., "abc", 0, None, -5])
+def test_a_missing_or_garbage_total_is_null_not_faster(tmp_path, value):
+    new = _with_total(tmp_path, value)
+    result = compare_perf(str(PERF / "flux-0.5.9-baseline.json"), new, chart=False)
+    t = result.total
+    assert t.new_ms is None and t.diff_pct is None and t.speedup is None and t.status is None
+    assert t.baseline_ms > 0 and result.throughput.new_req_per_s is None
+    warning = next(w for w in result.warnings if w.code == "missing_total")
+    assert "new.json" in warning.message
+    if value in (..., 0, None):  # SGLang's own script prints these as 0 ms, -100 %, faster (it crashes on "abc")
+        assert "| 0.00 ms | **-" in result.markdown and "(-100.0%)** | ✅ |" in result.markdown
+    assert result.denoise.status is not None  # the stages still compare
+
+
+def test_a_stage_on_one_side_only_has_no_status(tmp_path):
+    base = json.loads((PERF / "flux-0.5.9-baseline.json").read_text())
+    new = json.loads((PERF / "flux-0.5.9-new.json").read_text())
+    new["steps"] = [s for s in new["steps"] if s["name"] != "DecodingStage"] + [{"name": "UpscaleStage",
+                                                                                 "duration_ms": 900.0}]
+    (tmp_path / "b.json").write_text(json.dumps(base))
+    (tmp_path / "n.json").write_text(json.dumps(new))
+    result = compare_perf(str(tmp_path / "b.json"), str(tmp_path / "n.json"), chart=False)
+    by_name = {s.name: s for s in result.stages}
+    dec, up = by_name["DecodingStage"], by_name["UpscaleStage"]
+    assert (dec.only_in, dec.new_ms, dec.status, dec.diff_pct) == ("baseline", None, None, None)
+    assert (up.only_in, up.baseline_ms, up.status, up.diff_pct) == ("new", None, None, None)
+    assert by_name["DenoisingStage"].status == "faster" and by_name["DenoisingStage"].only_in is None
+    w = next(w for w in result.warnings if w.code == "stages_one_side")
+    assert "DecodingStage (baseline only)" in w.message and "UpscaleStage (new only)" in w.message
+    assert "| DecodingStage | 371.20 | 0.00 | -371.20 | -100.0% | 🟢 |" in result.markdown  # SGLang's row
+
+
+def _many_stages(tmp_path, name, n, scale):
+    stages = [{"name": f"Stage{i:04d}WithARealisticallyLongName", "duration_ms": 10.0 + i * scale} for i in range(n)]
+    path = tmp_path / name
+    path.write_text(json.dumps({"commit_hash": "abc", "total_duration_ms": 5000.0 * scale, "steps": stages,
+                                "denoise_steps_ms": [{"step": i, "duration_ms": 3.0} for i in range(1000)]}))
+    return str(path)
+
+
+def test_markdown_is_capped_and_the_full_report_is_a_file(tmp_path, isolated_state):
+    a, b = _many_stages(tmp_path, "a.json", 1000, 1.0), _many_stages(tmp_path, "b.json", 1000, 1.1)
+    c = _many_stages(tmp_path, "c.json", 1000, 0.9)
+    result = compare_perf(a, b, chart=False)
+    assert result.markdown_truncated and "960 more stages in markdown_path" in result.markdown
+    assert len(result.markdown) < 8_000
+    full = Path(result.markdown_path).read_text(encoding="utf-8")
+    assert isolated_state / "compare" in Path(result.markdown_path).parents
+    assert full.count("WithARealisticallyLongName") == 1000 and full.startswith("### Performance Comparison Report")
+    capped_rows = [line for line in result.markdown.splitlines() if "WithARealisticallyLongName" in line]
+    assert capped_rows == [line for line in full.splitlines() if "WithARealisticallyLongName" in line][:40]
+    # the whole result, with two further runs, stays under ~8k tokens
+    multi = compare_perf(a, b, [c, b], chart=False)
+    assert "960 more stages in markdown_path" in multi.markdown
+    assert len(multi.model_dump_json()) < 32_000, len(multi.model_dump_json())
+    assert multi.stages_total == 1000 and len(multi.more[0].stages) == cp.MAX_MORE_STAGES
+
+
+def test_a_short_report_is_whole_and_still_written(isolated_state):
+    result = _run(GOLDEN_CASES["flux-0.5.9"])
+    assert not result.markdown_truncated
+    assert _masked(Path(result.markdown_path).read_text(encoding="utf-8")) == _masked(result.markdown)
 
 
 def test_chart_without_matplotlib_says_how_to_get_it(monkeypatch):
@@ -200,3 +280,113 @@ def test_tools_are_registered_read_only():
     assert specs["compare_perf"].read_only and specs["compare_perf"].idempotent
     assert cp.run_perf_path("abc") is None  # no such run
     assert cp.run_perf_path("../etc") is None  # not a run id
+
+
+# ------------------------------------------------------------------ run facts from run_generate's sidecars
+
+RUN_ARGV = ["--model-path", "black-forest-labs/FLUX.1-dev", "--prompt", "a fox", "--width", "1024",
+            "--height", "1024", "--num-inference-steps", "50"]
+
+
+def _added(run_id, profile=False):
+    """What run_generate appends to a run's argv (tools/run_generate.py), pointing into the run's folder."""
+    folder = f"/state/runs/{run_id}"
+    extra = ["--warmup-mode", "request", "--log-level", "debug"] + (["--profile"] if profile else [])
+    return extra + ["--perf-dump-path", f"{folder}/perf-1.json", "--output-path", folder,
+                    "--output-file-name", f"{run_id}-r1"]
+
+
+def _sidecar_run(tmp_path, run_id, dump="flux-0.5.9-baseline.json", user=(), profile=False, **facts):
+    """A dump and the .meta.json sidecar run_generate writes for it (tools/runs/results.py _sidecar_facts)."""
+    path = tmp_path / f"{run_id}.json"
+    shutil.copy(PERF / dump, path)
+    sidecar = {"run_id": run_id, "sglang_version": "0.5.9", "model": "black-forest-labs/FLUX.1-dev",
+               "prompt": "a fox", "num_inference_steps": 50, "compiled": False, "profile": profile, "warmup": True,
+               "sync_stage_profiling": True, "gpus": ["0"], "flags": [*RUN_ARGV, *user, *_added(run_id, profile)],
+               "hardware": "1xH100-80GB-sxm", "status": "succeeded", "warmup_excluded_s": 12.5, "error_code": None}
+    sidecar.update(facts)
+    (tmp_path / f"{run_id}.json.meta.json").write_text(json.dumps(sidecar))
+    return str(path)
+
+
+def _codes(result):
+    return {w.code for w in result.warnings}
+
+
+def test_run_generate_additions_do_not_make_flags_differ(tmp_path):
+    a = _sidecar_run(tmp_path, "20260101-000000-aaaaaa")
+    b = _sidecar_run(tmp_path, "20260101-000001-bbbbbb", dump="flux-0.5.9-new.json", gpus=["1"])
+    result = compare_perf(a, b, chart=False)
+    assert not _codes(result) & {"different_flags", "different_gpus", "run_facts_unknown", "run_facts_partial",
+                                 "profiled_run", "run_failed", "ran_cold"}, result.warnings
+
+
+def test_different_flags_are_named(tmp_path):
+    a = _sidecar_run(tmp_path, "20260101-000000-aaaaaa", user=["--attention-backend", "torch_sdpa"])
+    b = _sidecar_run(tmp_path, "20260101-000001-bbbbbb", user=["--attention-backend", "fa", "--enable-torch-compile"])
+    w = next(w for w in compare_perf(a, b, chart=False).warnings if w.code == "different_flags")
+    assert "--attention-backend (torch_sdpa vs fa)" in w.message and "--enable-torch-compile (absent vs set)" in w.message
+    assert "--perf-dump-path" not in w.message and "--output" not in w.message and "--log-level" not in w.message
+
+
+def test_the_run_records_additions_decide_what_run_generate_added(tmp_path, isolated_state):
+    from sglang_diffusion_mcp.tools.runs import store
+
+    # run B's user asked for --log-level info themselves, so it is theirs, not run_generate's
+    a = _sidecar_run(tmp_path, "20260101-000000-aaaaaa")
+    b = _sidecar_run(tmp_path, "20260101-000001-bbbbbb", flags=[*RUN_ARGV, "--log-level", "info", "--warmup-mode",
+                                                                "request", "--perf-dump-path", "/x/perf-1.json"])
+    for run_id, added in (("20260101-000000-aaaaaa", ["--warmup-mode", "--log-level"]),
+                          ("20260101-000001-bbbbbb", ["--warmup-mode"])):
+        rdir = store.run_dir(str(isolated_state), run_id)
+        store.create_record(rdir, {"run_id": run_id, "additions": [
+            {"kind": "flag", "name": n, "value": None, "reason": "r"} for n in [*added, "--perf-dump-path"]]})
+    w = next(w for w in compare_perf(a, b, chart=False).warnings if w.code == "different_flags")
+    assert "--log-level (absent vs info)" in w.message and "--warmup-mode" not in w.message
+
+
+@pytest.mark.parametrize("facts, code, needle", [
+    ({"profile": True}, "profiled_run", "profiled timings are not baselines"),
+    ({"status": "failed", "error_code": "oom"}, "run_failed", "failed (oom)"),
+    ({"status": "timeout"}, "run_failed", "timeout"),
+    ({"error_code": "no_perf_dump"}, "run_failed", "no_perf_dump"),
+    ({"warmup_excluded_s": None}, "ran_cold", "ran cold"),
+])
+def test_profiled_failed_and_cold_runs_are_called_out(tmp_path, facts, code, needle):
+    a = _sidecar_run(tmp_path, "20260101-000000-aaaaaa")
+    b = _sidecar_run(tmp_path, "20260101-000001-bbbbbb", dump="flux-0.5.9-new.json",
+                     profile=bool(facts.pop("profile", False)), **facts)
+    result = compare_perf(a, b, chart=False)
+    w = next(w for w in result.warnings if w.code == code)
+    assert needle in w.message and "20260101-000001-bbbbbb.json" in w.message
+    assert "different_flags" not in _codes(result)  # --profile is run_generate's, the profiled warning covers it
+
+
+def test_facts_a_sidecar_lacks_are_unknown_not_guessed(tmp_path):
+    a = _sidecar_run(tmp_path, "20260101-000000-aaaaaa")
+    b = tmp_path / "old.json"
+    shutil.copy(PERF / "flux-0.5.9-new.json", b)
+    (tmp_path / "old.json.meta.json").write_text(json.dumps({"model": "black-forest-labs/FLUX.1-dev", "warmup": True}))
+    result = compare_perf(a, str(b), chart=False)
+    w = next(w for w in result.warnings if w.code == "run_facts_partial")
+    assert "old.json" in w.message and "profile, status, warmup_excluded_s" in w.message
+    assert not _codes(result) & {"ran_cold", "run_failed", "profiled_run"}
+
+
+def test_a_run_with_repeats_is_compared_through_its_median_repeat(tmp_path, isolated_state):
+    from sglang_diffusion_mcp.tools.runs import store
+
+    run_id = "20260101-000000-rrrrrr"
+    rdir = Path(store.run_dir(str(isolated_state), run_id))
+    rdir.mkdir(parents=True)
+    paths = []
+    for i, total in enumerate((300.0, 100.0, 200.0), start=1):
+        data = json.loads((PERF / "flux-0.5.9-new.json").read_text()) | {"total_duration_ms": total}
+        (rdir / f"perf-{i}.json").write_text(json.dumps(data))
+        paths.append(str(rdir / f"perf-{i}.json"))
+    store.create_record(str(rdir), {"run_id": run_id, "perf_paths": paths, "repeats": 3})
+    result = compare_perf(str(PERF / "flux-0.5.9-baseline.json"), run_id, chart=False)
+    assert result.new == paths[2] and result.total.new_ms == 200.0
+    w = next(w for w in result.warnings if w.code == "median_repeat")
+    assert "3 repeats" in w.message and "repeat 3 (perf-3.json)" in w.message
+    assert cp.run_perf_path(run_id) == Path(paths[2])

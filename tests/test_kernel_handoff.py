@@ -329,3 +329,179 @@ def test_missing_inputs_and_unknown_runs():
     assert err.value.problem.code == "run_not_found"
     with pytest.raises(ToolInputError):
         plan_kernel_handoff(run_id="../../etc")
+
+
+# ------------------------------------------------------------------ run records: reproduction, GPUs, history baseline
+
+WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+USER_ARGV = ["sglang", "generate", "--model-path", WAN, "--prompt", "A corgi surfing a wave", "--width", "832",
+             "--height", "480", "--num-frames", "81", "--num-inference-steps", "30", "--dit-layerwise-offload", "true"]
+WORKLOAD = {"model": WAN, "gpu_type": "H100-80GB-sxm", "gpu_count": 1, "width": 832, "height": 480, "frames": 81,
+            "steps": 30}
+
+
+def _record_run(home, run_id, *, profile=False, status="succeeded", user=(), workload=None, created="2026-01-01T00:00",
+                dump=BASELINE, trace=None, hardware="1xH100-80GB-sxm", gpus=(0,), version="0.5.10.post1"):
+    """A run as run_generate records it (tools/run_generate.py record + tools/runs/store.py history)."""
+    from sglang_diffusion_mcp.tools.runs import store
+
+    rdir = Path(store.run_dir(str(home), run_id))
+    rdir.mkdir(parents=True)
+    shutil.copy(dump, rdir / "perf-1.json")
+    if trace:
+        (rdir / "traces").mkdir()
+        shutil.copy(TRACES / trace, rdir / "traces" / ("rank0." + Path(trace).name))
+    traces = str(rdir / "traces")
+    added = [("flag", "--warmup", None), ("flag", "--log-level", "debug")]
+    extra = ["--warmup", "--log-level", "debug"]
+    env = {"SGLANG_DIFFUSION_SYNC_STAGE_PROFILING": "1", "CUDA_VISIBLE_DEVICES": "0"}
+    if profile:
+        added.append(("flag", "--profile", None))
+        extra.append("--profile")
+        env |= {"SGLANG_DIFFUSION_TORCH_PROFILER_DIR": traces, "SGLANG_TORCH_PROFILER_DIR": traces}
+    added += [("flag", "--perf-dump-path", str(rdir / "perf-<n>.json")), ("flag", "--output-path", str(rdir))]
+    added += [("env", k, v) for k, v in env.items()]
+    argv = [*USER_ARGV, *user, *extra, "--perf-dump-path", str(rdir / "perf-1.json"), "--output-path", str(rdir),
+            "--output-file-name", f"{run_id}-r1"]
+    record = {"run_id": run_id, "run_dir": str(rdir), "created_at": created, "status": status, "model": WAN,
+              "command": " ".join(f"{k}={v}" for k, v in env.items()) + " " + " ".join(argv), "argv": argv,
+              "additions": [{"kind": k, "name": n, "value": v, "reason": "r"} for k, n, v in added],
+              "gpus": list(gpus), "hardware": hardware, "sglang_version": version, "profile": profile,
+              "workload": workload or WORKLOAD, "perf_paths": [str(rdir / "perf-1.json")],
+              "result": {"perf_dump_path": str(rdir / "perf-1.json"), "warmup_excluded_s": 60.0,
+                         "error": None if status == "succeeded" else {"code": "oom"}}}
+    store.create_record(str(rdir), record)
+    store.save_history(str(home), record)
+    return rdir
+
+
+def test_reproduction_drops_what_run_generate_added_and_the_profiler(isolated_state):
+    run_id = "20260101-000000-profil"
+    rdir = _record_run(isolated_state, run_id, profile=True, trace="offload_h100.trace.json.gz")
+    result = plan_kernel_handoff(run_id=run_id, baseline_perf_dump=BASELINE)
+    repro = result.inputs.reproduce_command
+    assert repro == " ".join(USER_ARGV[:5]) + " 'A corgi surfing a wave' " + " ".join(USER_ARGV[6:])
+    for gone in (str(rdir), "--profile", "--perf-dump-path", "--output-path", "--output-file-name", "--warmup",
+                 "--log-level", "PROFILER_DIR", "CUDA_VISIBLE_DEVICES"):
+        assert gone not in repro, gone
+    block = result.brief.split("```bash")[1].split("```")[0]
+    assert block.strip() == repro and "run_generate" in result.brief.split("```bash")[0]
+    assert str(rdir) in result.inputs.command  # the recorded command itself stays as evidence
+
+
+def test_reproduction_keeps_the_users_own_log_level_and_env(isolated_state):
+    run_id = "20260101-000000-loglvl"
+    _record_run(isolated_state, run_id, profile=True, trace="offload_h100.trace.json.gz")
+    record_path = isolated_state / "runs" / run_id / "run.json"
+    record = json.loads(record_path.read_text())
+    # this user gave --log-level info themselves: run_generate did not add it
+    record["argv"] = [a for a in record["argv"] if a not in ("--log-level", "debug")] + ["--log-level", "info"]
+    record["additions"] = [a for a in record["additions"] if a["name"] != "--log-level"]
+    record_path.write_text(json.dumps(record))
+    assert plan_kernel_handoff(run_id=run_id).inputs.reproduce_command.endswith("--log-level info")
+    given = plan_kernel_handoff(perf_dump=BASELINE, trace=str(TRACES / "sdpa_h100.trace.json"), command=(
+        "HF_HOME=/models SGLANG_TORCH_PROFILER_DIR=/runs/x/traces sglang generate --model-path m --profile "
+        "--num-profiled-timesteps 3 --perf-dump-path /runs/x/perf-1.json --warmup"))
+    assert given.inputs.reproduce_command == "HF_HOME=/models sglang generate --model-path m --warmup"
+
+
+def test_a_single_gpu_run_takes_its_gpus_from_the_record(isolated_state, tmp_path):
+    # a trace that does not record its world size, and a record without a hardware spec (no GPU detection)
+    doc = json.loads((TRACES / "sdpa_h100.trace.json").read_text())
+    doc.pop("distributedInfo")
+    trace = tmp_path / "one-gpu.trace.json"
+    trace.write_text(json.dumps(doc))
+    run_id = "20260101-000000-onegpu"
+    _record_run(isolated_state, run_id, profile=True, hardware=None, workload=WORKLOAD | {"gpu_type": None})
+    result = plan_kernel_handoff(run_id=run_id, trace=str(trace))
+    assert result.inputs.gpu_count == 1
+    fast = [s.fast_path_id for s in result.next_steps if s.category == "fast_path"]
+    assert fast and not {"fp-ulysses-usp", "fp-varlen-usp-pack"} & set(fast)
+    assert "GPUs: 1x NVIDIA H100" in result.brief and "?x" not in result.brief
+
+
+def test_recorded_gpu_count_beats_the_trace_and_a_mismatch_is_told(isolated_state):
+    run_id = "20260101-000000-twogpu"
+    _record_run(isolated_state, run_id, profile=True, hardware="2xH100", gpus=(0, 1), trace="comm_4xh100.trace.json.gz",
+                workload=WORKLOAD | {"gpu_count": 2})
+    result = plan_kernel_handoff(run_id=run_id)
+    assert result.inputs.gpu_count == 2 and result.inputs.hardware.startswith("2xH100")
+    assert any(w.code == "gpu_count_mismatch" for w in result.warnings)
+    assert result.next_steps[0].add_flags == ["--num-gpus", "1"]
+
+
+def test_an_attention_hotspot_gets_no_fp8_and_lossless_steps_come_first():
+    result = plan("fa3_gemm_h100.trace.json.gz")
+    assert result.hotspot.kind == "attention"
+    assert not any("weights_fp8" in s.option_ids or s.lossy for s in result.next_steps)
+
+    from sglang_diffusion_mcp.tools.kernel_handoff.next_steps import NextStep, _ordered
+
+    steps = [NextStep(order=1, category="flag", title="lossy", why="", lossy=True),
+             NextStep(order=2, category="fast_path", title="fp", why=""),
+             NextStep(order=3, category="flag", title="lossless", why=""),
+             NextStep(order=4, category="measure", title="measure", why="")]
+    assert [(s.order, s.title) for s in _ordered(steps)] == [(1, "measure"), (2, "lossless"), (3, "lossy"), (4, "fp")]
+
+
+def test_a_gemm_hotspot_still_gets_fp8_after_the_lossless_steps(tmp_path):
+    doc = json.loads(gzip.decompress((TRACES / "fa3_gemm_h100.trace.json.gz").read_bytes()))
+    # make the attention kernels short: GEMMs become the top compute kernel
+    for event in doc["traceEvents"]:
+        if event.get("cat") == "kernel" and "FlashAttn" in event.get("name", ""):
+            event["dur"] = max(1, event["dur"] // 20)
+    path = tmp_path / "gemm.trace.json"
+    path.write_text(json.dumps(doc))
+    result = plan_kernel_handoff(perf_dump=BASELINE, trace=str(path))
+    assert result.hotspot.kind == "gemm"
+    fp8 = next(s for s in result.next_steps if "weights_fp8" in s.option_ids)
+    flags = [s for s in result.next_steps if s.category == "flag"]
+    assert fp8.lossy and flags.index(fp8) == len([s for s in flags if not s.lossy])  # after every lossless flag
+
+
+def test_the_baseline_is_found_in_the_run_history(isolated_state):
+    _record_run(isolated_state, "20260101-000000-match1", created="2026-01-01T00:00")  # the one to find
+    _record_run(isolated_state, "20260101-000001-otherw", created="2026-01-01T00:01",
+                workload=WORKLOAD | {"width": 1280})  # another shape
+    _record_run(isolated_state, "20260101-000002-failed", created="2026-01-01T00:02", status="failed")
+    _record_run(isolated_state, "20260101-000003-2gpus0", created="2026-01-01T00:03",
+                workload=WORKLOAD | {"gpu_count": 2}, gpus=(0, 1))
+    _record_run(isolated_state, "20260101-000004-prof00", created="2026-01-01T00:04", profile=True)  # profiled
+    run_id = "20260101-000005-target"
+    _record_run(isolated_state, run_id, created="2026-01-01T00:05", profile=True, dump=PROFILED,
+                trace="sdpa_h100.trace.json")
+    result = plan_kernel_handoff(run_id=run_id)
+    base = json.loads(Path(BASELINE).read_text())
+    assert result.inputs.baseline_run_id == "20260101-000000-match1"
+    assert result.baseline.total_ms == pytest.approx(base["total_duration_ms"])
+    assert "20260101-000000-match1" in result.baseline.source and "20260101-000000-match1" in result.brief
+    w = next(w for w in result.warnings if w.code == "baseline_from_history")
+    assert "latest succeeded unprofiled run" in w.message and "832x480" in w.message
+    assert not any(w.code == "baseline_missing" for w in result.warnings)
+
+
+def test_a_history_baseline_with_the_same_flags_is_preferred_and_differences_are_named(isolated_state):
+    _record_run(isolated_state, "20260101-000000-sameff", created="2026-01-01T00:00")
+    _record_run(isolated_state, "20260101-000001-difff0", created="2026-01-01T00:01",
+                user=["--attention-backend", "torch_sdpa"])
+    run_id = "20260101-000002-target"
+    _record_run(isolated_state, run_id, created="2026-01-01T00:02", profile=True, dump=PROFILED,
+                trace="sdpa_h100.trace.json")
+    assert plan_kernel_handoff(run_id=run_id).inputs.baseline_run_id == "20260101-000000-sameff"
+    # with only the other one left, it is used and its different flags are told
+    shutil.rmtree(isolated_state / "runs" / "20260101-000000-sameff")
+    result = plan_kernel_handoff(run_id=run_id)
+    assert result.inputs.baseline_run_id == "20260101-000001-difff0"
+    w = next(w for w in result.warnings if w.code == "baseline_from_history")
+    assert "--attention-backend (absent vs torch_sdpa)" in w.message
+
+
+def test_no_matching_history_run_says_the_baseline_is_missing(isolated_state):
+    _record_run(isolated_state, "20260101-000000-otherw", workload=WORKLOAD | {"steps": 50})
+    run_id = "20260101-000001-target"
+    _record_run(isolated_state, run_id, profile=True, dump=PROFILED, trace="sdpa_h100.trace.json",
+                created="2026-01-01T00:01")
+    result = plan_kernel_handoff(run_id=run_id)
+    assert result.baseline.total_ms is None and result.inputs.baseline_run_id is None
+    w = next(w for w in result.warnings if w.code == "baseline_missing")
+    assert "No succeeded unprofiled run" in w.message

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sglang_diffusion_mcp.tools.problems import Problem, ToolInputError
-from sglang_diffusion_mcp.tools.vram_log import analyze_vram_log, improve_command, parse_vram_log
+from sglang_diffusion_mcp.tools.vram_log import analyze_vram_log, improve_command, parse_vram_log, suggest_changes
 
 LOGS = Path(__file__).parent / "fixtures" / "vram_logs"
 CMD = "sglang generate --model-path black-forest-labs/FLUX.1-dev --vae-cpu-offload --text-encoder-cpu-offload true"
@@ -58,7 +58,11 @@ def test_format_b_uses_the_0_5_18_flags():
     assert r.format == "B" and (r.versions.since, r.versions.until) == ("0.5.18", "0.5.19")
     assert r.flags_to_disable == []
     vae = next(c for c in r.suggested_changes if c.component == "vae")
-    assert "--cpu-offload-components vae" in vae.remove and vae.add == ["--vae-cpu-offload", "false"]
+    assert vae.remove_values == {"--cpu-offload-components": ["vae"], "--layerwise-offload-components": ["vae"]}
+    assert vae.remove == ["--vae-cpu-offload"] and vae.add == ["--vae-cpu-offload", "false"]
+    transformer = suggest_changes("B", ["transformer"], [])[0]
+    assert transformer.remove == ["--dit-layerwise-offload", "--dit-cpu-offload"]
+    assert transformer.remove_values["--cpu-offload-components"] == ["transformer", "dit"]
     argv = r.improved_command.argv
     i = argv.index("--cpu-offload-components")
     assert argv[i + 1] == "dit" and "vae" not in argv[i + 1:i + 2]
@@ -129,7 +133,55 @@ def test_validation_seam_receives_the_improved_command():
 
     r = analyze_vram_log(log_path=str(LOGS / "format-c-0.5.20.log"), command=CMD, validate=validator)
     assert seen == [r.improved_command.argv] and r.improved_command.problems[0].code == "checked"
-    assert improve_command("python x.py", []).problems[0].code == "not_sglang_generate"
+    not_sglang = improve_command("python x.py --vae-cpu-offload", [])
+    assert not_sglang.problems[0].code == "not_sglang_generate" and not_sglang.applied == []
+
+
+@pytest.mark.parametrize("log", ["format-a-0.5.9-info.log", "format-b-0.5.18.log", "format-c-0.5.20.log"])
+def test_remove_holds_flag_names_only_in_every_format(log):
+    changes = parse(log).suggested_changes
+    assert changes
+    for change in changes:
+        assert all(f.startswith("--") and " " not in f for f in change.remove), change.remove
+        assert all(f.startswith("--") and " " not in f for f in change.remove_values), change.remove_values
+        assert all(v and " " not in v for values in change.remove_values.values() for v in values)
+
+
+@pytest.mark.parametrize("command", ["ls -la", "", "python -m sglang.launch_server --model-path x",
+                                     "HF_HOME=/x sglang serve --model-path x", ["sglang"]])
+def test_a_command_that_is_not_sglang_generate_gets_no_improved_command(command):
+    r = parse("format-a-0.5.9-info.log", command=command)
+    assert r.improved_command is None
+    w = next(w for w in r.warnings if w.code == "not_sglang_generate")
+    assert "not an `sglang generate` line" in w.message or "empty" in w.message
+    assert r.suggested_changes  # the analysis itself still stands
+
+
+def test_sglang_by_path_is_still_sglang_generate():
+    r = parse("format-a-0.5.9-info.log", command="/opt/venv/bin/sglang generate --model-path m --vae-cpu-offload")
+    assert r.improved_command is not None and "--vae-cpu-offload" in r.improved_command.argv
+
+
+@pytest.mark.parametrize("line", [
+    "[06-30 12:00:01] GPU memory: peak=abc GB, allocated=18.00 GB, pool=2.00 GB (10.0%), headroom=59.19 GB.",
+    "[06-30 12:00:01] GPU memory: peak=20.00 GB, allocated=18.00",  # cut mid-line
+    "[06-30 12:00:01] Peak GPU memory: 38.93 GB; Peak allocated 36.15 GB (new layout)",
+])
+def test_a_malformed_analysis_line_is_not_a_log_level_problem(line):
+    text = "[06-30 12:00:00] server_args: {'log_level': 'info'}\n" + line + "\n" + \
+        "[06-30 12:00:02] Memory usage - Max peak: 20480.00 MB, Avg peak: 10000.00 MB\n"
+    r = parse_vram_log(text=text)
+    codes = {w.code for w in r.warnings}
+    assert "analysis_unparsed" in codes and "rerun_with_debug" not in codes
+    w = next(w for w in r.warnings if w.code == "analysis_unparsed")
+    assert "Could not parse the analysis line" in w.message and "line 2" in w.message
+    assert r.max_peak_mb == 20480.0 and r.format is None
+
+
+def test_an_unreadable_line_beside_readable_ones_is_reported_too():
+    good = (LOGS / "format-c-0.5.23-multi-rank.log").read_text(encoding="utf-8")
+    r = parse_vram_log(text=good + "GPU memory: peak=?? GB\n")
+    assert r.requests_total == 3 and any(w.code == "analysis_unparsed" for w in r.warnings)
 
 
 @pytest.mark.parametrize("kwargs, code", [({}, "bad_input"), ({"text": "a", "log_path": "b"}, "bad_input"),

@@ -7,11 +7,18 @@ SGLang's rules (sglang/multimodal_gen/benchmarks/compare_perf.py, unchanged from
   - Stage order: the newest dump's order first, then names only the older ones have.
   - diff % is 0 when the baseline is 0.
 Denoise time (not in SGLang's report) uses the E2E percent rule.
+
+Where SGLang's script reads a missing total or stage as 0 ms, `markdown` keeps its output, but the structured
+verdicts are null (no diff, percentage, speedup or status) and a warning says so: 0 ms is not a measurement.
+A run id with several repeats is compared through its median repeat (by total time), named in a warning.
+The markdown returned is capped at MAX_MD_ROWS stage rows; the full report is written under the state
+directory (`markdown_path`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +26,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from ..server.settings import state_home
-from .perf_dump import PerfDump, load_perf_dump
+from .perf_dump import PerfDump, added_flag_names, flag_differences, load_perf_dump, user_flags
 from .problems import Problem, ToolInputError, cap_list
 from .runs import store
 
@@ -29,6 +36,11 @@ STAGE_REL_TOL, STAGE_ABS_TOL_MS = 0.1, 120.0
 DENOISE_GROUP = "Denoising Loop"
 STEP_STAGE = re.compile(r"^denoising_step_(\d+)$")
 MAX_STAGES = 40
+MAX_MORE_STAGES = 10  # per further run: nine runs of 40 stages would not stay small
+MAX_MD_ROWS = 40
+MAX_MD_CHARS = 24_000
+MAX_WARNINGS = 30
+MAX_NAME = 160
 MAX_MORE = 8
 PCT_MARK = {FASTER: "✅", SLOWER: "❌", SIMILAR: "⚪️"}
 BOUND_MARK = {FASTER: "🟢", SLOWER: "🔴", SIMILAR: "⚪️"}
@@ -56,17 +68,18 @@ class DenoiseVerdict(Verdict):
 
 
 class Throughput(BaseModel):
-    baseline_req_per_s: float
-    new_req_per_s: float
+    baseline_req_per_s: float | None = Field(default=None, description="Null when that side has no total.")
+    new_req_per_s: float | None = None
 
 
 class StageVerdict(BaseModel):
     name: str
-    baseline_ms: float
-    new_ms: float
-    diff_ms: float
-    diff_pct: float
-    status: str
+    baseline_ms: float | None = Field(default=None, description="Null when the baseline lacks this stage.")
+    new_ms: float | None = Field(default=None, description="Null when the new run lacks this stage.")
+    diff_ms: float | None = None
+    diff_pct: float | None = None
+    status: str | None = Field(default=None, description="faster, slower or similar; null for a one-sided stage.")
+    only_in: str | None = Field(default=None, description="'baseline' or 'new' when only one side has the stage.")
     baseline_count: int = Field(default=0, description="Entries summed into this row (steps, for the Denoising Loop).")
     new_count: int = 0
 
@@ -100,30 +113,69 @@ class ComparePerfResult(BaseModel):
     stages_truncated: bool
     memory: MemoryVerdict
     more: list[RunComparison] = Field(default_factory=list, description="Each further run against the baseline.")
-    markdown: str = Field(description="SGLang compare_perf.py's report, same layout, marks and thresholds.")
+    markdown: str = Field(description="SGLang compare_perf.py's report, same layout, marks and thresholds; "
+                                      f"capped at {MAX_MD_ROWS} stage rows (the full one is at markdown_path).")
+    markdown_path: str | None = Field(default=None, description="The full Markdown report, under the state "
+                                                                "directory; null if it could not be written.")
+    markdown_truncated: bool = False
     chart_path: str | None = Field(default=None, description="PNG of the per-stage comparison, or null.")
     warnings: list[Problem] = Field(default_factory=list)
 
 
-def run_perf_path(run_id: str) -> Path | None:
-    """The first perf dump run_generate recorded for a run, from its run record; None if there is none."""
-    if not store.valid_run_id(run_id):
+def _dump_total(path: Path) -> float | None:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
         return None
+    value = data.get("total_duration_ms") if isinstance(data, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
+def run_perf_choice(run_id: str) -> tuple[Path | None, Problem | None]:
+    """The perf dump that stands for a run: its only one, or with repeats the median repeat by total time."""
+    if not isinstance(run_id, str) or not store.valid_run_id(run_id):
+        return None, None
     record = store.read_record(store.run_dir(str(state_home()), run_id)) or {}
-    return next((Path(p) for p in record.get("perf_paths") or [] if Path(p).is_file()), None)
+    listed = [p for p in record.get("perf_paths") or [] if isinstance(p, str)]
+    paths = [(i + 1, Path(p)) for i, p in enumerate(listed) if Path(p).is_file()]
+    if len(paths) <= 1:
+        return (paths[0][1] if paths else None), None
+    timed = sorted((t, i, p) for i, p in paths if (t := _dump_total(p)) is not None)
+    if not timed:
+        i, p = paths[0]
+        return p, Problem(code="repeat_first", message=f"Run {run_id} has {len(paths)} repeats and none has a "
+                          f"total time; compared repeat {i} ({p.name}).", fix="Pass another repeat's perf-dump path "
+                          "to compare it instead.")
+    total, i, p = timed[(len(timed) - 1) // 2]
+    values = ", ".join(f"{t:.0f}" for t, _, _ in sorted(timed, key=lambda x: x[1]))
+    return p, Problem(code="median_repeat", message=f"Run {run_id} has {len(paths)} repeats; compared repeat {i} "
+                      f"({p.name}), the median by total time ({total:.0f} ms; repeats: {values} ms).",
+                      fix="Pass a perf-dump path to compare one repeat in particular.")
 
 
-def resolve_dump(ref: str) -> tuple[Path, str]:
-    """A perf-dump path or a run id -> (path, label). Labels are file names, as SGLang uses them."""
+def run_perf_path(run_id: str) -> Path | None:
+    """The perf dump that stands for a run (the median repeat when it has several); None if there is none."""
+    return run_perf_choice(run_id)[0]
+
+
+def resolve_ref(ref: str) -> tuple[Path, str, list[Problem]]:
+    """A perf-dump path or a run id -> (path, label, notes). Labels are file names, as SGLang uses them."""
     if not isinstance(ref, str) or not ref.strip():
         raise ToolInputError("bad_perf_ref", "A perf dump reference is empty.", "Pass a perf-dump path or a run_id.")
     path = Path(ref).expanduser()
     if path.is_file():
-        return path, path.name
-    if (from_run := run_perf_path(ref)) is not None:
-        return from_run, ref
+        return path, path.name, []
+    from_run, note = run_perf_choice(ref)
+    if from_run is not None:
+        return from_run, ref, [note] if note else []
     raise ToolInputError("perf_dump_not_found", f"{ref!r} is neither a perf-dump file nor a run with a perf dump.",
                          "Pass the --perf-dump-path file, or a run_id from run_generate/list_runs.")
+
+
+def resolve_dump(ref: str) -> tuple[Path, str]:
+    """A perf-dump path or a run id -> (path, label)."""
+    path, label, _ = resolve_ref(ref)
+    return path, label
 
 
 def consolidate(raw: list[tuple[str, float]]) -> tuple[dict[str, float], list[str], dict[str, int]]:
@@ -153,6 +205,7 @@ def bound_status(base: float, new: float) -> str:
 
 
 def _verdict(base: float | None, new: float | None, cls=Verdict, **extra):
+    base, new = _measured(base), _measured(new)
     if base is None or new is None:
         return cls(baseline_ms=base, new_ms=new, **extra)
     diff, pct = pct_diff(base, new)
@@ -160,13 +213,23 @@ def _verdict(base: float | None, new: float | None, cls=Verdict, **extra):
                status=pct_status(pct), **extra)
 
 
+def _measured(ms: float | None) -> float | None:
+    """A time that is a measurement: a missing or non-positive one is not (SGLang prints it as 0 ms)."""
+    return ms if ms is not None and ms > 0 else None
+
+
 def _e2e(dump: PerfDump) -> float:
-    # SGLang reads a missing total as 0.
+    # SGLang reads a missing total as 0 (markdown only; the structured verdicts use _measured).
     return dump.total_ms if dump.total_ms is not None else 0.0
 
 
 def _throughput(ms: float) -> float:
     return 1000 / ms if ms else 0.0
+
+
+def _req_per_s(ms: float | None) -> float | None:
+    ms = _measured(ms)
+    return None if ms is None else 1000 / ms
 
 
 class _Grouped:
@@ -184,11 +247,17 @@ def combined_order(base: _Grouped, others: list[_Grouped]) -> list[str]:
 def _stage_rows(base: _Grouped, new: _Grouped, order: list[str]) -> list[StageVerdict]:
     rows = []
     for name in order:
-        b, n = base.durations.get(name, 0.0), new.durations.get(name, 0.0)
+        counts = dict(baseline_count=base.counts.get(name, 0), new_count=new.counts.get(name, 0))
+        shown = name if len(name) <= MAX_NAME else name[:MAX_NAME - 3] + "..."
+        if name not in base.durations or name not in new.durations:
+            # SGLang reads the missing side as 0 ms, which would read as -100 % "faster" or an unbounded "slower"
+            rows.append(StageVerdict(name=shown, baseline_ms=base.durations.get(name), new_ms=new.durations.get(name),
+                                     only_in="baseline" if name in base.durations else "new", **counts))
+            continue
+        b, n = base.durations[name], new.durations[name]
         diff, pct = pct_diff(b, n)
-        rows.append(StageVerdict(name=name, baseline_ms=b, new_ms=n, diff_ms=diff, diff_pct=pct,
-                                 status=bound_status(b, n), baseline_count=base.counts.get(name, 0),
-                                 new_count=new.counts.get(name, 0)))
+        rows.append(StageVerdict(name=shown, baseline_ms=b, new_ms=n, diff_ms=diff, diff_pct=pct,
+                                 status=bound_status(b, n), **counts))
     return rows
 
 
@@ -210,7 +279,14 @@ def _memory(base: PerfDump, new: PerfDump) -> MemoryVerdict:
 
 # --- Markdown, in SGLang compare_perf.py's layout -------------------------------------------------------------
 
-def _single_report(base: PerfDump, new: PerfDump, bg: _Grouped, ng: _Grouped, order: list[str]) -> list[str]:
+def _more_rows(hidden: int, columns: int) -> list[str]:
+    if hidden <= 0:
+        return []
+    return [f"| _… {hidden} more stages in markdown_path_ |" + " |" * (columns - 1)]
+
+
+def _single_report(base: PerfDump, new: PerfDump, bg: _Grouped, ng: _Grouped, order: list[str],
+                   hidden: int = 0) -> list[str]:
     b_e2e, n_e2e = _e2e(base), _e2e(new)
     diff, pct = pct_diff(b_e2e, n_e2e)
     lines = ["#### 1. High-level Summary", "| Metric | Baseline | New | Diff | Status |",
@@ -230,11 +306,11 @@ def _single_report(base: PerfDump, new: PerfDump, bg: _Grouped, ng: _Grouped, or
             count = f" ({nc} steps)" if nc == bc else f" ({bc}->{nc} steps)"
         lines.append(f"| {name}{count} | {b:.2f} | {n:.2f} | {s_diff:+.2f} | {s_pct:+.1f}% | "
                      f"{BOUND_MARK[bound_status(b, n)]} |")
-    return lines
+    return lines + _more_rows(hidden, 6)
 
 
 def _multi_report(base: PerfDump, others: list[PerfDump], labels: list[str], bg: _Grouped,
-                  ogs: list[_Grouped], order: list[str]) -> list[str]:
+                  ogs: list[_Grouped], order: list[str], hidden: int = 0) -> list[str]:
     head = "| Metric | Baseline | " + " | ".join(labels) + " |"
     sep = "| :--- | :--- | " + " | ".join([":---"] * len(labels)) + " |"
     b_e2e = _e2e(base)
@@ -252,18 +328,24 @@ def _multi_report(base: PerfDump, others: list[PerfDump], labels: list[str], bg:
             _, pct = pct_diff(b, n)
             row += f" {n:.2f} ({pct:+.1f}%) {BOUND_MARK[bound_status(b, n)]} |"
         lines.append(row)
-    return lines
+    return lines + _more_rows(hidden, 2 + len(labels))
 
 
-def render_markdown(base: PerfDump, others: list[PerfDump], labels: list[str], now: datetime | None = None) -> str:
-    """The report SGLang's compare_perf.py prints for these dumps (its stdout, less the final newline)."""
+def render_markdown(base: PerfDump, others: list[PerfDump], labels: list[str], now: datetime | None = None,
+                    max_rows: int | None = None) -> str:
+    """The report SGLang's compare_perf.py prints for these dumps (its stdout, less the final newline).
+
+    With `max_rows`, stage rows past it are summarized in one row that points to markdown_path.
+    """
     bg, ogs = _Grouped(base), [_Grouped(d) for d in others]
     order = combined_order(bg, ogs)
+    hidden = max(0, len(order) - max_rows) if max_rows is not None else 0
+    shown = order[:len(order) - hidden]
     lines = ["### Performance Comparison Report\n"]
     if len(others) == 1:
-        lines += _single_report(base, others[0], bg, ogs[0], order)
+        lines += _single_report(base, others[0], bg, ogs[0], shown, hidden)
     else:
-        lines += _multi_report(base, others, labels, bg, ogs, order)
+        lines += _multi_report(base, others, labels, bg, ogs, shown, hidden)
     lines += ["\n", "<details>", "<summary>Metadata</summary>\n",
               f"- Baseline Commit: `{base.commit_display}`"]
     for label, dump in zip(labels, others):
@@ -282,6 +364,31 @@ def _differs(label: str, values: list, what: str, code: str) -> Problem | None:
     return None
 
 
+FACT_KEYS = ("profile", "status", "warmup_excluded_s")
+
+
+def _run_additions(facts) -> set[str] | None:
+    """Flag names run_generate added to that run: from the sidecar, else from the run's record, else unknown."""
+    extra = facts.model_extra or {}
+    if "additions" in extra:
+        return added_flag_names(extra["additions"])
+    run_id = facts.run_id
+    if isinstance(run_id, str) and store.valid_run_id(run_id):
+        record = store.read_record(store.run_dir(str(state_home()), run_id)) or {}
+        return added_flag_names(record.get("additions"))
+    return None
+
+
+def _hardware_key(facts) -> str | None:
+    """What 'different GPUs' means: the hardware (type and count), not which indices of one host were used."""
+    if facts.hardware:
+        return facts.hardware
+    if facts.gpus is None:
+        return None
+    names = [g for g in facts.gpus if not str(g).isdigit()]
+    return ", ".join(names) if names else f"{len(facts.gpus)} GPU(s)"
+
+
 def _facts_warnings(dumps: list[PerfDump]) -> list[Problem]:
     out: list[Problem] = []
     unknown = [d.source for d in dumps if d.facts is None]
@@ -289,32 +396,56 @@ def _facts_warnings(dumps: list[PerfDump]) -> list[Problem]:
         out.append(Problem(
             code="run_facts_unknown",
             message=f"No .meta.json run facts for {', '.join(Path(u).name for u in unknown)}: whether those runs "
-                    "were compiled and timed cold, had synchronized stage profiling, or used other GPUs or flags "
-                    "is unknown.",
+                    "were profiled, failed, compiled and timed cold, had synchronized stage profiling, or used other "
+                    "GPUs or flags is unknown.",
             fix="Run through run_generate, which writes the facts beside each dump."))
     for d in dumps:
         f, name = d.facts, Path(d.source).name
         if f is None:
             continue
+        missing = [k for k in FACT_KEYS if not f.known(k)]
+        if missing:
+            out.append(Problem(code="run_facts_partial", message=f"{name}: the run facts do not say "
+                               f"{', '.join(missing)}, so whether that run was profiled, failed or ran cold is "
+                               "unknown.", fix="Rerun through a current run_generate, which records them."))
+        if f.profile:
+            out.append(Problem(code="profiled_run", message=f"{name} is from a profiled run (--profile): profiled "
+                               "timings are not baselines.", fix="Compare unprofiled runs (run_generate "
+                               "profile=false); use the profiled run only for plan_kernel_handoff.", flag="--profile"))
+        failed = (f.status is not None and f.status != "succeeded") or bool(f.error_code)
+        if failed:
+            what = f.status or "failed"
+            out.append(Problem(code="run_failed", message=f"{name}: its run {what}"
+                               + (f" ({f.error_code})" if f.error_code else "") + "; its timings may be partial.",
+                               fix="Compare runs that succeeded (get_run tells why this one did not)."))
         if f.compiled and f.warmup is False:
             out.append(Problem(code="compiled_cold", message=f"{name}: torch.compile was on and no warmup ran, so "
                                "compilation time is inside the timings.", fix="Rerun with warmup."))
+        elif f.warmup and f.known("warmup_excluded_s") and f.warmup_excluded_s is None and not failed:
+            out.append(Problem(code="ran_cold", message=f"{name}: warmup was on but the run has no '(with warmup "
+                               "excluded)' time, so warmup failed or did not finish and the request ran cold.",
+                               fix="Read that run's log for the warmup error and rerun."))
         if f.sync_stage_profiling is False:
             out.append(Problem(code="stage_times_unsynchronized",
                                message=f"{name}: stage times were taken without SGLANG_DIFFUSION_SYNC_STAGE_PROFILING"
                                        "=1; GPU work can be attributed to a later stage.",
                                fix="Rerun with SGLANG_DIFFUSION_SYNC_STAGE_PROFILING=1 before comparing stages."))
-    known = [d.facts for d in dumps if d.facts is not None]
+    known = [d for d in dumps if d.facts is not None]
     if len(known) > 1:
-        for p in (_differs("GPUs", [tuple(f.gpus) if f.gpus else None for f in known], "GPUs", "different_gpus"),
-                  _differs("sglang release", [f.sglang_version for f in known], "sglang versions",
+        for p in (_differs("GPUs", [_hardware_key(d.facts) for d in known], "GPUs", "different_gpus"),
+                  _differs("sglang release", [d.facts.sglang_version for d in known], "sglang versions",
                            "different_sglang_versions")):
             if p:
                 out.append(p)
-        flag_sets = [tuple(f.flags) for f in known if f.flags is not None]
-        if len(set(flag_sets)) > 1:
-            out.append(Problem(code="different_flags", message="The runs used different flags; that may be the point "
-                               "of the comparison, but check that only the intended flags differ."))
+        with_flags = [(Path(d.source).name, user_flags(d.facts.flags, _run_additions(d.facts)))
+                      for d in known if d.facts.flags is not None]
+        for name, flags in with_flags[1:]:
+            diffs = flag_differences(with_flags[0][1], flags)
+            if diffs:
+                out.append(Problem(code="different_flags", message=f"Flags differ between {with_flags[0][0]} and "
+                                   f"{name} (run_generate's own additions ignored): {'; '.join(diffs)}.",
+                                   fix="That may be the point of the comparison; check that only the intended flags "
+                                       "differ."))
     return out
 
 
@@ -374,50 +505,109 @@ def write_chart(order: list[str], base: _Grouped, others: list[_Grouped], labels
 
 # --- The tool ---------------------------------------------------------------------------------------------------
 
+def _missing_total_warnings(base: PerfDump, others: list[PerfDump]) -> list[Problem]:
+    missing = [Path(d.source).name for d in (base, *others) if _measured(d.total_ms) is None]
+    if not missing:
+        return []
+    return [Problem(code="missing_total", message=f"No total time in {', '.join(missing)} (total_duration_ms "
+                    "missing, not a number, or 0): the markdown shows it as 0 ms, as SGLang's script does, but the "
+                    "structured total, speedup and status are null.",
+                    fix="Compare dumps of runs that finished (sglang generate --perf-dump-path).")]
+
+
+def _one_sided_warning(rows: list[StageVerdict], label: str) -> Problem | None:
+    one = [r for r in rows if r.only_in]
+    if not one:
+        return None
+    names = ", ".join(f"{r.name} ({r.only_in} only)" for r in one[:6]) + (f" and {len(one) - 6} more"
+                                                                           if len(one) > 6 else "")
+    return Problem(code="stages_one_side", message=f"{label}: {len(one)} stage(s) exist on one side only: {names}. "
+                   "Their status is null; the markdown shows the missing side as 0 ms, as SGLang's script does.",
+                   fix="Compare runs of the same pipeline, or read those stages as added or removed work.")
+
+
+def _write_markdown(full: str) -> tuple[str | None, Problem | None]:
+    # content-addressed on the report less its timestamp, so the same comparison reuses one file
+    key = hashlib.sha1(re.sub(r"(?m)^- Timestamp: .*$", "", full).encode()).hexdigest()[:16]
+    out = state_home() / "compare" / f"compare-{key}.md"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(full + "\n", encoding="utf-8")
+        tmp.replace(out)
+    except OSError as exc:
+        return None, Problem(code="markdown_not_written", message=f"Could not write the full report: {exc}.")
+    return str(out), None
+
+
+def _capped_markdown(base: PerfDump, others: list[PerfDump], labels: list[str]) -> tuple[str, str, bool]:
+    now = datetime.now()
+    full = render_markdown(base, others, labels, now)
+    capped = render_markdown(base, others, labels, now, max_rows=MAX_MD_ROWS)
+    if len(capped) > MAX_MD_CHARS:  # absurd stage names or commit strings
+        capped = capped[:MAX_MD_CHARS] + "\n\n_… report cut here: the full one is at markdown_path._"
+    return full, capped, capped != full
+
+
 def compare_dumps(base: PerfDump, others: list[PerfDump], labels: list[str], chart: bool = True) -> ComparePerfResult:
-    """Compare parsed dumps (the first of `others` is `new`). Pure except for the optional chart file."""
+    """Compare parsed dumps (the first of `others` is `new`). Writes the full report (and the chart) to files."""
     bg, ogs = _Grouped(base), [_Grouped(d) for d in others]
     order = combined_order(bg, ogs)
     runs = []
-    for dump, grouped, label in zip(others, ogs, labels):
-        rows, total, truncated = cap_list(_stage_rows(bg, grouped, order), MAX_STAGES)
+    warnings = _warnings([base, *others]) + _missing_total_warnings(base, others)
+    for i, (dump, grouped, label) in enumerate(zip(others, ogs, labels)):
+        all_rows = _stage_rows(bg, grouped, order)
+        if (p := _one_sided_warning(all_rows, label)) is not None:
+            warnings.append(p)
+        rows, total, truncated = cap_list(all_rows, MAX_STAGES if i == 0 else MAX_MORE_STAGES)
         runs.append(RunComparison(
-            label=label, source=dump.source, total=_verdict(_e2e(base), _e2e(dump)), denoise=_denoise(base, dump),
-            throughput=Throughput(baseline_req_per_s=_throughput(_e2e(base)), new_req_per_s=_throughput(_e2e(dump))),
+            label=label, source=dump.source, total=_verdict(base.total_ms, dump.total_ms),
+            denoise=_denoise(base, dump),
+            throughput=Throughput(baseline_req_per_s=_req_per_s(base.total_ms), new_req_per_s=_req_per_s(dump.total_ms)),
             stages=rows, stages_total=total, stages_truncated=truncated, memory=_memory(base, dump)))
-    warnings = _warnings([base, *others])
-    if base.total_ms is None or any(d.total_ms is None for d in others):
-        warnings.append(Problem(code="missing_total", message="A dump has no total_duration_ms; it is read as 0 "
-                                "ms, as SGLang's script does, so the E2E row is not meaningful."))
+    full, markdown, md_truncated = _capped_markdown(base, others, labels)
+    markdown_path, problem = _write_markdown(full)
+    if problem:
+        warnings.append(problem)
     chart_path = None
     if chart:
         chart_path, problem = write_chart(order, bg, ogs, labels)
         if problem:
             warnings.append(problem)
+    if len(warnings) > MAX_WARNINGS:
+        more = len(warnings) - MAX_WARNINGS + 1
+        warnings = warnings[:MAX_WARNINGS - 1] + [Problem(code="more_warnings", message=f"{more} more warnings "
+                                                          "left out.")]
     first = runs[0]
     return ComparePerfResult(
         baseline=base.source, new=others[0].source, total=first.total, denoise=first.denoise,
         throughput=first.throughput, stages=first.stages, stages_total=first.stages_total,
         stages_truncated=first.stages_truncated, memory=first.memory, more=runs[1:],
-        markdown=render_markdown(base, others, labels), chart_path=chart_path, warnings=warnings)
+        markdown=markdown, markdown_path=markdown_path, markdown_truncated=md_truncated, chart_path=chart_path,
+        warnings=warnings)
 
 
 def compare_perf(baseline: str, new: str, more: list[str] | None = None, chart: bool = True) -> ComparePerfResult:
     """Compare sglang perf dumps: E2E total, denoise time (SGLang's primary metric), each stage and peak memory.
 
-    `baseline` and `new` are perf-dump paths (--perf-dump-path) or run ids from run_generate; `more` adds
-    further runs, each compared against the baseline. Statuses are faster/slower/similar with the same
-    thresholds as SGLang's benchmarks/compare_perf.py (E2E and denoise: +-2 %; a stage: 10 % and 120 ms),
-    and `markdown` is that script's report. Warns when the runs differ in model, prompt or steps, when a dump
-    is from an old format, or when run facts (cold compiled run, unsynchronized stage timing, GPUs, flags)
-    are known to differ or are unknown. `chart_path` is a PNG of the stages when matplotlib is installed.
+    `baseline` and `new` are perf-dump paths (--perf-dump-path) or run ids from run_generate (a run with
+    repeats is compared through its median repeat); `more` adds further runs, each compared against the
+    baseline. Statuses are faster/slower/similar with the same thresholds as SGLang's benchmarks/compare_perf.py
+    (E2E and denoise: +-2 %; a stage: 10 % and 120 ms); they are null where a side has no total or lacks a
+    stage. `markdown` is that script's report, capped at 40 stage rows; the full one is at `markdown_path`.
+    Warns when the runs differ in model, prompt, steps, GPUs or flags (naming them), when a dump is from an
+    old format, a profiled, failed or cold run, or has unsynchronized stage timing, and says which run facts
+    are unknown. `chart_path` is a PNG of the stages when matplotlib is installed.
     """
     more = list(more or [])
     if len(more) > MAX_MORE:
         raise ToolInputError("too_many_runs", f"{len(more)} further runs given; at most {MAX_MORE}.",
                              "Compare fewer runs at a time.", flag="more")
     refs = [baseline, new, *more]
-    resolved = [resolve_dump(r) for r in refs]
-    dumps = [load_perf_dump(path) for path, _ in resolved]
-    labels = [label for _, label in resolved[1:]]
-    return compare_dumps(dumps[0], dumps[1:], labels, chart=chart)
+    resolved = [resolve_ref(r) for r in refs]
+    dumps = [load_perf_dump(path) for path, _, _ in resolved]
+    labels = [label for _, label, _ in resolved[1:]]
+    result = compare_dumps(dumps[0], dumps[1:], labels, chart=chart)
+    notes = [note for _, _, notes in resolved for note in notes]
+    result.warnings = notes + result.warnings
+    return result

@@ -63,6 +63,89 @@ class RunFacts(BaseModel):
     sync_stage_profiling: bool | None = Field(default=None, description="SGLANG_DIFFUSION_SYNC_STAGE_PROFILING=1.")
     gpus: list[str] | None = Field(default=None, description="GPU names (or indices) the run used.")
     flags: list[str] | None = Field(default=None, description="The sglang argv after `generate`, secrets redacted.")
+    profile: bool | None = Field(default=None, description="Run with sglang's torch profiler (--profile).")
+    status: str | None = Field(default=None, description="The run's final status (succeeded, failed, ...).")
+    error_code: str | None = None
+    warmup_excluded_s: float | None = Field(default=None, description="The '(with warmup excluded)' time; null "
+                                            "when warmup was on means the request ran cold.")
+    hardware: str | None = None
+
+    def known(self, key: str) -> bool:
+        """The sidecar states this fact (even as null)."""
+        return key in self.model_fields_set
+
+
+# --- run_generate's own flags --------------------------------------------------------------------------------
+# run_generate adds these to every run (paths into the run folder); they differ between any two runs.
+RUN_GENERATE_FLAGS = frozenset({"--perf-dump-path", "--output-path", "--output-file-name"})
+# ...and these when the caller did not set them (warmup, debug logging for the VRAM line, the profiler). Without
+# the run record's `additions` they are assumed to be run_generate's.
+RUN_GENERATE_DEFAULT_FLAGS = frozenset({"--warmup", "--warmup-mode", "--log-level", "--profile"})
+PROFILER_FLAGS = frozenset({"--profile", "--profile-all-stages", "--num-profiled-timesteps"})
+PROFILER_ENVS = frozenset({"SGLANG_DIFFUSION_TORCH_PROFILER_DIR", "SGLANG_TORCH_PROFILER_DIR"})
+
+
+def _flag_name(token: str) -> str:
+    head = token.split("=", 1)[0]
+    return "--" + head[2:].replace("_", "-")
+
+
+def flag_groups(tokens: list[str]) -> list[tuple[str, list[str], list[str]]]:
+    """argv tokens -> [(flag name or '' for leading non-flags, values, original tokens)]."""
+    groups: list[tuple[str, list[str], list[str]]] = []
+    for tok in tokens:
+        tok = str(tok)
+        if tok.startswith("--"):
+            name = _flag_name(tok)
+            groups.append((name, [tok.split("=", 1)[1]] if "=" in tok else [], [tok]))
+        elif groups:
+            groups[-1][1].append(tok)
+            groups[-1][2].append(tok)
+        else:
+            groups.append(("", [tok], [tok]))
+    return groups
+
+
+def added_flag_names(additions: Any) -> set[str] | None:
+    """Flag names from a run record's `additions`; None when the record does not list them."""
+    if not isinstance(additions, list):
+        return None
+    return {_flag_name(a["name"]) for a in additions if isinstance(a, dict) and a.get("kind") == "flag"
+            and isinstance(a.get("name"), str) and a["name"].startswith("--")}
+
+
+def added_env_names(additions: Any) -> set[str]:
+    if not isinstance(additions, list):
+        return set()
+    return {a["name"] for a in additions if isinstance(a, dict) and a.get("kind") == "env"
+            and isinstance(a.get("name"), str)}
+
+
+def user_flags(tokens: list[str], added: set[str] | None = None, drop: frozenset[str] = frozenset()) -> list[str]:
+    """The argv less what run_generate added: `added` from the record's additions, else the usual ones."""
+    skip = RUN_GENERATE_FLAGS | (RUN_GENERATE_DEFAULT_FLAGS if added is None else added) | drop
+    return [t for name, _, toks in flag_groups(tokens) if name not in skip for t in toks]
+
+
+def flag_differences(a: list[str], b: list[str], limit: int = 8) -> list[str]:
+    """'--flag (A vs B)' for each flag set differently; 'absent' / 'set' for a missing or bare flag."""
+    def as_map(tokens: list[str]) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {}
+        for name, values, _ in flag_groups(tokens):
+            if name:
+                out[name] = tuple(values)
+        return out
+
+    def show(values: tuple[str, ...] | None) -> str:
+        if values is None:
+            return "absent"
+        text = " ".join(values) if values else "set"
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    ma, mb = as_map(a), as_map(b)
+    names = list(dict.fromkeys([*ma, *mb]))
+    diffs = [f"{n} ({show(ma.get(n))} vs {show(mb.get(n))})" for n in names if ma.get(n) != mb.get(n)]
+    return diffs if len(diffs) <= limit else diffs[:limit] + [f"and {len(diffs) - limit} more"]
 
 
 class StageTime(BaseModel):

@@ -11,19 +11,23 @@ from pydantic import BaseModel, Field
 from ..knowledge.models_lookup import identify_model
 from ..knowledge.schema import version_key
 from ..server.settings import state_home
-from .compare_perf import resolve_dump
+from .compare_perf import resolve_ref, run_perf_choice
 from .runs import store as run_store
 from .hardware_spec import parse_hardware_spec
 from .kernel_handoff.brief import Baseline, render_brief
-from .kernel_handoff.context import HandoffContext, parse_command
+from .kernel_handoff.context import HandoffContext, command_tokens, parse_command, reproduction
 from .kernel_handoff.findings import Findings, KernelFinding, build_findings
 from .kernel_handoff.next_steps import NextStep, choose_skill, kernel_hotspot, plan_next_steps
 from .kernel_handoff.trace_summary import summarize_trace
-from .perf_dump import PerfDump, load_perf_dump
+from .perf_dump import (PROFILER_FLAGS, PerfDump, added_env_names, added_flag_names, flag_differences,
+                        load_perf_dump, user_flags)
 from .problems import Problem, ToolInputError, cap_list
 
 MAX_STEPS = 12
 TRACE_GLOBS = ("traces/*.trace.json*", "logs/*.trace.json*", "*.trace.json*", "*/*.pt.trace.json*")
+HISTORY_SCAN = 200
+# What makes another run a baseline for this one (run history columns = run record `workload` keys).
+BASELINE_MATCH = ("gpu_type", "gpu_count", "width", "height", "frames", "steps")
 
 
 class ResolvedInputs(BaseModel):
@@ -31,7 +35,11 @@ class ResolvedInputs(BaseModel):
     perf_dump: str | None = None
     trace: str | None = None
     baseline_perf_dump: str | None = None
+    baseline_run_id: str | None = Field(default=None, description="The run the baseline numbers come from, when "
+                                                                  "found in the run history.")
     command: str | None = None
+    reproduce_command: str | None = Field(default=None, description="The unprofiled command to run with "
+                                                                    "run_generate (no paths into the profiled run).")
     model: str | None = None
     model_family: str | None = None
     hardware: str | None = Field(default=None, description="Canonical hardware spec when one was given or recorded.")
@@ -140,14 +148,25 @@ def _model(ctx: HandoffContext, warnings: list[Problem]) -> None:
 
 
 def _hardware(ctx: HandoffContext, spec: str | None, trace_gpu: str | None, trace_cc: str | None,
-              trace_world: int | None, warnings: list[Problem]) -> None:
+              trace_world: int | None, warnings: list[Problem], recorded_count: int | None = None,
+              recorded_type: str | None = None, spec_recorded: bool = False) -> None:
     if spec:
         try:
             hw = parse_hardware_spec(spec)
             ctx.hardware, ctx.gpu_name, ctx.gpu_count = hw.spec, hw.gpu_name, hw.count
             ctx.compute_capability = hw.compute_capability
         except ToolInputError as exc:
-            warnings.append(exc.problem)
+            if not spec_recorded:
+                warnings.append(exc.problem)
+            elif recorded_type is None:
+                recorded_type = spec.split("x", 1)[-1] if spec[:1].isdigit() else spec
+    if recorded_count:  # the GPUs the run actually had, from its record: they beat a spec's count
+        ctx.gpu_count = recorded_count
+    ctx.gpu_name = ctx.gpu_name or trace_gpu or recorded_type
+    if trace_world and ctx.gpu_count and trace_world != ctx.gpu_count:
+        warnings.append(Problem(code="gpu_count_mismatch", message=f"The trace comes from {trace_world} rank(s), "
+                                f"but the run had {ctx.gpu_count} GPU(s).", fix="Check that the trace and the run "
+                                "belong together; steps use the run's GPU count.", flag="trace"))
     if trace_cc and ctx.compute_capability and trace_cc != ctx.compute_capability:
         warnings.append(Problem(code="hardware_mismatch", message=f"The trace ran on compute capability {trace_cc} "
                                 f"({trace_gpu or 'unnamed GPU'}), not the {ctx.compute_capability} of {ctx.hardware}.",
@@ -183,33 +202,139 @@ def _baseline_from(dump: PerfDump, label: str | None = None) -> Baseline:
                     mean_step_ms=dump.steps.mean_ms if dump.steps else None, peak_reserved_gb=dump.peak_reserved_gb)
 
 
+def _run_user_flags(record: dict) -> list[str] | None:
+    argv = record.get("argv")
+    if not isinstance(argv, list):
+        return None
+    return user_flags([str(a) for a in argv[2:]], added_flag_names(record.get("additions")), drop=PROFILER_FLAGS)
+
+
+def _history_baseline(run_id: str | None, rec: dict, dump: PerfDump | None,
+                      warnings: list[Problem]) -> tuple[Baseline, str, str] | None:
+    """The latest succeeded, unprofiled run of the same model, GPUs, shape and steps, from the run history.
+
+    Among those, one with the same flags (less run_generate's) and sglang release is preferred, then one
+    that ran warm; the pick and any differing flags are told in a warning."""
+    workload = rec.get("workload") if isinstance(rec.get("workload"), dict) else _extra(dump, "workload")
+    if not isinstance(workload, dict) or not (workload.get("model") or rec.get("model")):
+        return None
+    model = workload.get("model") or rec.get("model")
+    home = str(state_home())
+    try:
+        rows, _ = run_store.query_history(home, model=model, status="succeeded", limit=HISTORY_SCAN)
+    except Exception as exc:  # a locked or damaged history must not stop the plan
+        warnings.append(Problem(code="history_unreadable", message=f"Could not read the run history: {exc}."))
+        return None
+    mine = _run_user_flags(rec) if rec else None
+    if mine is None and _extra(dump, "flags") is not None:
+        mine = user_flags([str(f) for f in _extra(dump, "flags")], None, drop=PROFILER_FLAGS)
+    version = rec.get("sglang_version") or _extra(dump, "sglang_version")
+    best: tuple[tuple, dict, dict, Path] | None = None
+    for row in rows:  # newest first
+        if row.get("run_id") == run_id or any(row.get(k) != workload.get(k) for k in BASELINE_MATCH):
+            continue
+        if not run_store.valid_run_id(str(row.get("run_id") or "")):
+            continue
+        other = run_store.read_record(run_store.run_dir(home, row["run_id"])) or {}
+        if other.get("profile") or "--profile" in (other.get("argv") or []):
+            continue
+        path, _ = run_perf_choice(row["run_id"])
+        if path is None:
+            continue
+        theirs = _run_user_flags(other)
+        score = (mine is not None and theirs is not None and not flag_differences(mine, theirs),
+                 bool(version) and row.get("sglang_version") == version, row.get("warmup_excluded_s") is not None)
+        if best is None or score > best[0]:
+            best = (score, row, other, path)
+        if all(score):
+            break
+    if best is None:
+        return None
+    score, row, other, path = best
+    base = load_perf_dump(path)
+    shape = f"{workload.get('gpu_count')}x{workload.get('gpu_type') or 'GPU'}, {workload.get('width')}x" \
+            f"{workload.get('height')}, {workload.get('frames') or 1} frame(s), {workload.get('steps')} steps"
+    caveats = []
+    theirs = _run_user_flags(other)
+    if mine is not None and theirs is not None and (diffs := flag_differences(mine, theirs)):
+        caveats.append(f"its flags differ: {'; '.join(diffs)}")
+    if version and row.get("sglang_version") != version:
+        caveats.append(f"it ran sglang {row.get('sglang_version')}, not {version}")
+    if row.get("warmup_excluded_s") is None:
+        caveats.append("it has no warmed-up time, so it may have run cold")
+    warnings.append(Problem(code="baseline_from_history", message=f"Baseline numbers come from run {row['run_id']} "
+                            f"({path.name}), the latest succeeded unprofiled run of {model} on {shape}"
+                            + (f"; {', '.join(caveats)}" if caveats else "") + ".",
+                            fix="Pass baseline_perf_dump to use another run.", flag="baseline_perf_dump"))
+    return _baseline_from(base, f"run {row['run_id']}: {path}"), str(path), row["run_id"]
+
+
 def _baseline(dump: PerfDump | None, profiled: bool | None, baseline_ref: str | None,
-              warnings: list[Problem]) -> tuple[Baseline, str | None]:
+              warnings: list[Problem], run_id: str | None = None,
+              rec: dict | None = None) -> tuple[Baseline, str | None, str | None]:
     if baseline_ref:
-        path, label = resolve_dump(baseline_ref)
+        path, label, notes = resolve_ref(baseline_ref)
+        warnings += notes
         base = load_perf_dump(path)
         if _extra(base, "profile") is True or "--profile" in (_extra(base, "flags") or []):
             warnings.append(Problem(code="baseline_profiled", message=f"{label} is itself from a profiled run; "
                                     "its timings include profiler overhead.",
                                     fix="Pass an unprofiled perf dump as baseline_perf_dump.",
                                     flag="baseline_perf_dump"))
-        return _baseline_from(base, str(path)), str(path)
+        return _baseline_from(base, str(path)), str(path), None
     if dump is None:
         return Baseline(missing_reason="No perf dump was given or recorded, so there are no baseline numbers. "
                                        "Run the command unprofiled with --perf-dump-path (run_generate does) and "
-                                       "pass it as `perf_dump` or `baseline_perf_dump`."), None
+                                       "pass it as `perf_dump` or `baseline_perf_dump`."), None, None
     if profiled:
+        found = _history_baseline(run_id, rec or {}, dump, warnings)
+        if found is not None:
+            return found
+        searched = " No succeeded unprofiled run of the same model, GPUs, shape and steps is in the run history." \
+            if (rec or {}).get("workload") or _extra(dump, "workload") else ""
         warnings.append(Problem(code="baseline_missing", message="The perf dump comes from a profiled run "
                                 "(--profile): its timings include the profiler's overhead and are not baseline "
-                                "numbers.", fix="Run the same command without profiling (run_generate "
-                                "profile=false) and pass that run as baseline_perf_dump.", flag="baseline_perf_dump"))
+                                f"numbers.{searched}", fix="Run the reproduction command with run_generate "
+                                "(profile=false) and pass that run as baseline_perf_dump.", flag="baseline_perf_dump"))
         return Baseline(source=None, missing_reason="The only perf dump is from the profiled run; profiled timings "
-                        "are not baselines. Rerun unprofiled and pass baseline_perf_dump."), None
+                        f"are not baselines.{searched} Rerun unprofiled and pass baseline_perf_dump."), None, None
     if profiled is None:
         warnings.append(Problem(code="profile_status_unknown", message="Whether the perf dump's run was profiled is "
                                 "unknown (no run record or .meta.json); if it was, its numbers are not baselines.",
                                 fix="Use run_generate runs, or pass an unprofiled baseline_perf_dump."))
-    return _baseline_from(dump), None
+    return _baseline_from(dump), None, None
+
+
+def _reproduce(command: str | None, rec: dict, dump: PerfDump | None) -> str | None:
+    """The unprofiled command, from the caller's command, else the run's argv, else the sidecar's flags."""
+    if command:
+        env, tokens = command_tokens(command)
+        return reproduction(tokens, env, added_flags=set())
+    additions = rec.get("additions") if rec else _extra(dump, "additions")
+    added_env = added_env_names(additions) if isinstance(additions, list) else None
+    argv = rec.get("argv") if isinstance(rec.get("argv"), list) else None
+    if argv:
+        return reproduction([str(a) for a in argv], {}, added_flag_names(additions))
+    recorded = rec.get("command") or _extra(dump, "command")
+    if isinstance(recorded, str) and recorded:
+        env, tokens = command_tokens(recorded)
+        # the env a record's command shows is what run_generate added
+        return reproduction(tokens, env, added_flag_names(additions), added_env if added_env is not None else set(env))
+    flags = _extra(dump, "flags")
+    if isinstance(flags, list):
+        return reproduction(["sglang", "generate", *map(str, flags)], {}, added_flag_names(additions))
+    return None
+
+
+def _recorded_gpus(rec: dict, dump: PerfDump | None) -> tuple[int | None, str | None]:
+    """(GPU count, GPU type) the run record (or the dump's sidecar) says the run used."""
+    workload = rec.get("workload") if isinstance(rec.get("workload"), dict) else _extra(dump, "workload")
+    workload = workload if isinstance(workload, dict) else {}
+    gpus = rec.get("gpus") if isinstance(rec.get("gpus"), list) and rec.get("gpus") else _extra(dump, "gpus")
+    count = len(gpus) if isinstance(gpus, list) and gpus else workload.get("gpu_count")
+    gpu_type = workload.get("gpu_type")
+    return (count if isinstance(count, int) and count > 0 else None,
+            gpu_type if isinstance(gpu_type, str) and gpu_type else None)
 
 
 # --- the tool ------------------------------------------------------------------------------------------------
@@ -260,17 +385,21 @@ def plan_kernel_handoff(run_id: str | None = None, perf_dump: str | None = None,
         shlex.join(["sglang", "generate", *map(str, recorded_flags)]) if isinstance(recorded_flags, list) else None)
     env, flags = parse_command(cmd)
     cmd = _redact(cmd, env, flags)
+    reproduce = _redact(_reproduce(command, rec, dump), env, flags)
     ctx = HandoffContext(command=cmd, env=env, flags=flags,
                          version=_version(rec.get("sglang_version") or _extra(dump, "sglang_version"), warnings),
                          model=model or rec.get("model") or _extra(dump, "model") or (dump.model if dump else None)
-                         or flags.get("--model-path"))
+                         or flags.get("--model-path"), reproduce=reproduce)
     _model(ctx, warnings)
     findings = build_findings(dump, summary)
     tf = findings.trace
-    _hardware(ctx, hardware or rec.get("hardware"), tf.gpu_name if tf else None,
-              tf.compute_capability if tf else None, tf.world_size if tf else None, warnings)
+    recorded_count, recorded_type = _recorded_gpus(rec, dump)
+    _hardware(ctx, hardware or rec.get("hardware") or _extra(dump, "hardware"), tf.gpu_name if tf else None,
+              tf.compute_capability if tf else None, tf.world_size if tf else None, warnings,
+              recorded_count=None if hardware else recorded_count, recorded_type=recorded_type,
+              spec_recorded=not hardware)
     profiled = _profiled(record, dump, flags)
-    baseline, baseline_path = _baseline(dump, profiled, baseline_perf_dump, warnings)
+    baseline, baseline_path, baseline_run = _baseline(dump, profiled, baseline_perf_dump, warnings, run_id, rec)
 
     steps, _ = plan_next_steps(findings, ctx)
     hotspot = kernel_hotspot(findings)
@@ -289,6 +418,6 @@ def plan_kernel_handoff(run_id: str | None = None, perf_dump: str | None = None,
         profiled_run=profiled, brief=brief, warnings=warnings,
         inputs=ResolvedInputs(run_id=run_id, perf_dump=str(dump_path) if dump_path else None,
                               trace=str(trace_path) if trace_path else None, baseline_perf_dump=baseline_path,
-                              command=cmd, model=ctx.model, model_family=ctx.model_family, hardware=ctx.hardware,
+                              baseline_run_id=baseline_run, command=cmd, reproduce_command=reproduce, model=ctx.model, model_family=ctx.model_family, hardware=ctx.hardware,
                               gpu_name=ctx.gpu_name, gpu_count=ctx.gpu_count,
                               compute_capability=ctx.compute_capability, sglang_version=ctx.version))

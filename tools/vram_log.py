@@ -61,6 +61,8 @@ RE_TORCH_OOM = re.compile(r"(?:CUDA|HIP|MPS|XPU|NPU)?\s*out of memory\. Tried to
 RE_LOG_LEVEL = re.compile(r"""['"]?log_level['"]?\s*[:=]\s*['"](\w+)['"]""")
 RE_RANK = re.compile(r"\b(?:rank|tp|worker)[\s_:=-]*(\d+)", re.IGNORECASE)
 RE_ITEM = re.compile(r"^\s*(\d+)\.\s+(.*)$")
+# An analysis line of some format, whether or not the full regexes can read it.
+ANALYSIS_MARKERS = ("Peak GPU memory:", "GPU memory: peak=")
 
 # Byte needles: a block with none of them is skipped without decoding; a line with one is parsed.
 # b"emory" is one pass for "GPU memory", "Memory usage - Max peak", "out of memory" and "OutOfMemoryError".
@@ -127,10 +129,13 @@ class OomInfo(BaseModel):
 
 class SuggestedChange(BaseModel):
     component: str
-    add: list[str] = Field(default_factory=list, description="argv tokens to add.")
+    add: list[str] = Field(default_factory=list, description="argv tokens to add, after the removals.")
     remove: list[str] = Field(default_factory=list,
-                              description="Flags to drop (with their values), or 'FLAG VALUE' to drop one value "
-                                          "from a list flag.")
+                              description="Flags to drop, each with whatever values it has (a flag also in `add` "
+                                          "is replaced by it). Flag names only, e.g. '--vae-cpu-offload'.")
+    remove_values: dict[str, list[str]] = Field(
+        default_factory=dict, description="Values to drop from list-valued flags, {flag: [values]}; the flag keeps "
+                                          "its other values, e.g. {'--cpu-offload-components': ['vae']}.")
     reason: str = ""
 
 
@@ -381,15 +386,13 @@ def suggest_changes(fmt: str | None, components: list[str], flags_to_disable: li
     elif family == "B":
         for comp in components:
             flag = COMPONENT_LEGACY_FLAG.get(comp)
-            remove = [f"{list_flag} {alias}" for list_flag in ("--cpu-offload-components",
-                                                              "--layerwise-offload-components")
-                      for alias in COMPONENT_ALIASES.get(comp, (comp,))]
+            aliases = list(COMPONENT_ALIASES.get(comp, (comp,)))
+            values = {list_flag: aliases for list_flag in ("--cpu-offload-components", "--layerwise-offload-components")}
             add = [flag, "false"] if flag else []
-            if comp == "transformer":
-                remove.append("--dit-layerwise-offload")
+            remove = ["--dit-layerwise-offload"] if comp == "transformer" else []
             if flag:
                 remove.append(flag)
-            out.append(SuggestedChange(component=comp, add=add, remove=remove,
+            out.append(SuggestedChange(component=comp, add=add, remove=remove, remove_values=values,
                                        reason="The log says it can remain on GPU; 0.5.18-0.5.19 set residency with "
                                               "--cpu-offload-components / --layerwise-offload-components."))
     elif family == "C":
@@ -500,22 +503,38 @@ def shell_line(env: dict[str, str], argv: list[str]) -> str:
     return " ".join([f"{k}={shlex.quote(v)}" for k, v in env.items()] + [shlex.quote(a) for a in argv])
 
 
+def is_sglang_generate(argv: list[str]) -> bool:
+    """`sglang generate ...` (the executable may be given by path)."""
+    return len(argv) >= 2 and Path(argv[0]).name == "sglang" and argv[1] == "generate"
+
+
+def _not_sglang_problem(argv: list[str] | None = None) -> Problem:
+    shown = " ".join(argv[:3])[:80] if argv else ""
+    return Problem(code="not_sglang_generate", flag="command",
+                   message=f"The command {shown!r} is not an `sglang generate` line, so no improved command was built."
+                   if argv else "The command is empty, so no improved command was built.",
+                   fix="Pass the `sglang generate ...` command that wrote this log (env assignments may precede it).")
+
+
 def improve_command(command: str | list[str], changes: list[SuggestedChange],
                     validate: CommandValidator | None = None) -> ImprovedCommand:
     """Apply suggested changes to a command. `validate` (e.g. check_command's rules) may add problems."""
     env, argv = split_command(command)
+    if not is_sglang_generate(argv):
+        return ImprovedCommand(argv=argv, env=env, command=shell_line(env, argv), problems=[_not_sglang_problem()])
     applied: list[str] = []
     for change in changes:
-        for item in change.remove:
-            if change.add and item == change.add[0]:
+        for flag in change.remove:
+            if change.add and flag == change.add[0]:
                 continue  # setting the flag below replaces it
-            parts = item.split(" ", 1)
-            if len(parts) == 2:
-                argv, changed = _drop_list_value(argv, parts[0], parts[1])
-            else:
-                argv, changed = _drop_flag(argv, parts[0])
+            argv, changed = _drop_flag(argv, _norm_flag(flag))
             if changed:
-                applied.append(f"removed {item}")
+                applied.append(f"removed {flag}")
+        for flag, values in change.remove_values.items():
+            for value in values:
+                argv, changed = _drop_list_value(argv, _norm_flag(flag), value)
+                if changed:
+                    applied.append(f"removed {value} from {flag}")
         if change.add[:1] == ["--component-residency"]:
             argv = _merge_residency(argv, change.add[1])
             applied.append(f"set --component-residency {change.add[1]}")
@@ -526,9 +545,6 @@ def improve_command(command: str | list[str], changes: list[SuggestedChange],
             argv = argv + change.add
             applied.append("set " + " ".join(change.add))
     problems = validate(argv, env) if validate else []
-    if argv[:2] != ["sglang", "generate"]:
-        problems = [Problem(code="not_sglang_generate", message="The command does not start with `sglang generate`;"
-                            " the changes were applied to it as given.")] + problems
     return ImprovedCommand(argv=argv, env=env, command=shell_line(env, argv), applied=applied, problems=problems)
 
 
@@ -623,6 +639,8 @@ class _Collector:
         self.oom_block: list[str] = []
         self.in_oom_block = False
         self.error_before_oom = False
+        self.unparsed = 0  # analysis lines the regexes could not read
+        self.first_unparsed: LineRef | None = None
 
     def use(self, line_no: int, text: str) -> None:
         if len(self.lines_used) < MAX_LINES_USED:
@@ -689,6 +707,12 @@ class _Collector:
             if len(self.requests) < MAX_REQUESTS:
                 self.requests.append(request)
             self.use(line_no, text)
+        elif any(marker in text for marker in ANALYSIS_MARKERS):
+            self.runtime_seen = True
+            self.unparsed += 1
+            if self.first_unparsed is None:
+                self.first_unparsed = LineRef(line=line_no, text=text.strip()[:400])
+                self.use(line_no, text)
 
     def _oom(self, line_no: int, text: str) -> None:
         if not self.oom.detected:
@@ -728,9 +752,24 @@ def _summarize(c: _Collector, result: VramLogResult) -> None:
         result.oom = c.oom
 
 
+def _unparsed_warning(c: _Collector, result: VramLogResult) -> None:
+    if not c.unparsed or c.first_unparsed is None:
+        return
+    ref = c.first_unparsed
+    read = f" ({c.agg.count} other analysis line(s) were read)" if c.agg.count else ""
+    result.warnings.append(Problem(
+        code="analysis_unparsed",
+        message=f"Could not parse the analysis line: {c.unparsed} VRAM-analysis line(s) have an unexpected layout "
+                f"(first at line {ref.line}: {ref.text[:160]!r}){read}.",
+        fix="Check that the log is not cut or edited there; a new sglang release may have changed the line. "
+            "max_peak_mb still comes from the 'Memory usage - Max peak' line when present."))
+
+
 def _missing_analysis(c: _Collector, result: VramLogResult, version: tuple[int, ...] | None) -> None:
     if result.oom.detected:
         return  # a failed request never prints the analysis, at any level
+    if c.unparsed:
+        return  # the line is there (so the level was right) but unreadable: _unparsed_warning says so
     finished = c.max_peak is not None or c.runtime_seen
     if version is not None and version < (0, 5, 8):
         result.warnings.append(Problem(code="no_vram_analysis_in_release", message="sglang releases before 0.5.8 "
@@ -765,14 +804,16 @@ def parse_vram_log(log_path: str | None = None, text: str | None = None, command
     rank prefixes and several requests (top-level peaks are the max over requests). Returns the changes to
     make spelled for the release that wrote the log (`--x-cpu-offload false` up to 0.5.19,
     `--component-residency <name>=resident` from 0.5.20), an OOM diagnosis (load or runtime) with the
-    runtime's own remedies, and, given the original `command`, the improved command. A log written at INFO
+    runtime's own remedies, and, given the original `sglang generate` command, the improved command (other
+    commands get a warning, not an improved command). Each change lists `add` tokens, `remove` flags and
+    `remove_values` (values dropped from list flags). A log written at INFO
     by a release that prints the analysis only at debug gets the advice to rerun with --log-level debug.
     `sglang_version` (optional) names the release that wrote the log, when known.
     """
     result = analyze_vram_log(log_path=log_path, text=text, sglang_version=sglang_version)
     if command is not None:
         version = sglang_version or (result.versions.until or result.versions.since if result.versions else None)
-        result.improved_command = improve_command(command, result.suggested_changes, _check_command_validator(version))
+        result.improved_command = _improved(command, result, _check_command_validator(version))
         result.summary = _summary_line(result)
     return result
 
@@ -812,12 +853,23 @@ def analyze_vram_log(log_path: str | None = None, text: str | None = None, comma
         result.summary = "Not a text log."
         return result
     _summarize(collector, result)
+    _unparsed_warning(collector, result)
     if not collector.agg.count:
         _missing_analysis(collector, result, _version_tuple(sglang_version))
     if command is not None:
-        result.improved_command = improve_command(command, result.suggested_changes, validate)
+        result.improved_command = _improved(command, result, validate)
     result.summary = _summary_line(result)
     return result
+
+
+def _improved(command: str | list[str], result: VramLogResult,
+              validate: CommandValidator | None) -> ImprovedCommand | None:
+    """The improved command, or None with a warning when `command` is not an `sglang generate` line."""
+    _, argv = split_command(command)
+    if not is_sglang_generate(argv):
+        result.warnings.append(_not_sglang_problem(argv))
+        return None
+    return improve_command(command, result.suggested_changes, validate)
 
 
 def _summary_line(r: VramLogResult) -> str:

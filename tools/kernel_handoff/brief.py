@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from ...knowledge import loader
 from ...knowledge.schema import KernelSkill
-from .context import HandoffContext, without_profiling
+from .context import HandoffContext
 from .findings import Findings, KernelFinding
 from .next_steps import NextStep
 
@@ -71,8 +71,12 @@ def render_brief(f: Findings, ctx: HandoffContext, steps: list[NextStep], baseli
                           for loc in skill.locations)
         lines += [f"**Target skill:** `{skill.skill}` - {where}." + (f" Note: {skill_note}" if skill_note else ""),
                   f"It expects: {', '.join(skill.inputs)}.", ""]
-    lines += ["## Reproduce (unprofiled; add `--profile` for a trace)", "", "```bash",
-              without_profiling(ctx.command) or "# command unknown: pass `command` or a run_id", "```", "", f"- sglang: {ctx.version or 'unknown'}", f"- model: {ctx.model or 'unknown'}"
+    lines += ["## Reproduce (unprofiled)", "",
+              "Run it with run_generate (profile=false, or profile=true for a trace): it adds warmup, a fresh "
+              "--perf-dump-path and output path in a new run folder, and SGLANG_DIFFUSION_SYNC_STAGE_PROFILING=1, "
+              "so the profiled run's evidence is never overwritten.", "", "```bash",
+              ctx.reproduce or "# command unknown: pass `command` or a run_id", "```", "",
+              f"- sglang: {ctx.version or 'unknown'}", f"- model: {ctx.model or 'unknown'}"
               + (f" (family {ctx.model_family})" if ctx.model_family else ""),
               f"- GPUs: {gpu}{cc}", f"- shape: {_shape(ctx)}",
               f"- steps: {baseline.steps or ctx.flags.get('--num-inference-steps') or 'model default'}", ""]

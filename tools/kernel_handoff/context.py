@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ...knowledge import loader
 from ...knowledge.schema.option import Option
+from ..perf_dump import PROFILER_ENVS, PROFILER_FLAGS, user_flags
 
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 TRUE = {"true", "1", "yes", "on"}
@@ -44,28 +45,35 @@ def parse_command(command: str | None) -> tuple[dict[str, str], dict[str, str | 
     return env, flags
 
 
-PROFILE_FLAGS = {"--profile": False, "--profile-all-stages": False, "--num-profiled-timesteps": True}
+def reproduction(tokens: list[str], env: dict[str, str] | None = None, added_flags: set[str] | None = None,
+                 added_env: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """The unprofiled command to time a baseline with: `tokens` (from `sglang`) less the profiler flags and what
+    run_generate added (perf-dump and output paths into the profiled run's folder, warmup, log level; from the
+    record's additions when known), and `env` less the profiler directories and run_generate's env additions.
+    Rerunning it through run_generate adds fresh paths, so the profiled run's evidence is never overwritten."""
+    if not tokens:
+        return None
+    head = [str(t) for t in tokens[:2]] if len(tokens) >= 2 and tokens[1] == "generate" else [str(tokens[0])]
+    rest = user_flags([str(t) for t in tokens[len(head):]], added_flags, drop=PROFILER_FLAGS)
+    kept_env = {k: v for k, v in (env or {}).items() if k not in PROFILER_ENVS and k not in added_env}
+    return " ".join([f"{k}={shlex.quote(v)}" for k, v in kept_env.items()] + [shlex.join([*head, *rest])])
 
 
-def without_profiling(command: str | None) -> str | None:
-    """The command with sglang's profiler flags removed (the form to time baselines with), shell-quoted."""
+def command_tokens(command: str | None) -> tuple[dict[str, str], list[str]]:
+    """(env prefix, argv) of a shell line; empties when it cannot be split."""
     if not command:
-        return command
+        return {}, []
     try:
         tokens = shlex.split(re.sub(r"\\\r?\n", " ", command))
     except ValueError:
-        return command
-    out, skip = [], False
-    for tok in tokens:
-        if skip:
-            skip = False
-            continue
-        name = tok.split("=", 1)[0]
-        if name in PROFILE_FLAGS:
-            skip = PROFILE_FLAGS[name] and "=" not in tok
-            continue
-        out.append(tok)
-    return shlex.join(out)
+        return {}, []
+    env: dict[str, str] = {}
+    i = 1 if tokens[:1] == ["env"] else 0
+    while i < len(tokens) and _ENV.match(tokens[i]):
+        name, _, value = tokens[i].partition("=")
+        env[name] = value
+        i += 1
+    return env, tokens[i:]
 
 
 @dataclass
@@ -81,6 +89,7 @@ class HandoffContext:
     gpu_count: int | None = None
     compute_capability: str | None = None
     hardware: str | None = None
+    reproduce: str | None = None  # the unprofiled command, for run_generate
 
     def switch(self, flag: str) -> bool | None:
         """True/False when the command sets a boolean flag, None when it leaves it out."""

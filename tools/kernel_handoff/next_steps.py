@@ -144,9 +144,15 @@ def _comm_steps(steps: list[NextStep], f: Findings, ctx: HandoffContext) -> None
                   add_flags=spelled, option_ids=["cfg_parallel"], addresses="communication", share_pct=share)
 
 
+def _hotspot_is(f: Findings, kind: str) -> bool:
+    """Compute-kind steps (attention backend, GEMM precision) only for the kind of the top compute kernel."""
+    hot = kernel_hotspot(f)
+    return hot is not None and hot.kind == kind
+
+
 def _attention_steps(steps: list[NextStep], f: Findings, ctx: HandoffContext) -> None:
     share = _family_share(f, SDPA_FAMILIES)
-    if share < SDPA_MIN_PCT:
+    if share < SDPA_MIN_PCT or not _hotspot_is(f, "attention"):
         return
     fa = option("attn_fa")
     clauses = fa.requires.compute_capability if fa else [">=8.0", "!=12.*"]
@@ -176,7 +182,8 @@ def _idle_steps(steps: list[NextStep], f: Findings, ctx: HandoffContext) -> None
 def _gemm_steps(steps: list[NextStep], f: Findings, ctx: HandoffContext) -> None:
     share = _share(f, "gemm")
     cc = ctx.compute_capability
-    if share < GEMM_DOMINANT_PCT or not cc:
+    # FP8 weights speed up GEMMs only: not for a run whose top kernel is attention, however many GEMMs it has
+    if share < GEMM_DOMINANT_PCT or not cc or not _hotspot_is(f, "gemm"):
         return
     if _families(f, "gemm")[:1] in (["fp8_gemm"], ["fp4_gemm"]):
         return
@@ -301,4 +308,13 @@ def plan_next_steps(f: Findings, ctx: HandoffContext) -> tuple[list[NextStep], K
         rule(steps, f, ctx)
     _fast_path_steps(steps, f, ctx)
     skill = _kernel_step(steps, f, ctx)
-    return steps, skill
+    return _ordered(steps), skill
+
+
+CATEGORY_ORDER = {"measure": 0, "flag": 1, "fast_path": 2, "kernel_work": 3}
+
+
+def _ordered(steps: list[NextStep]) -> list[NextStep]:
+    """By category (flags, fast paths, kernel work), lossless before lossy within each; renumbered."""
+    ranked = sorted(steps, key=lambda s: (CATEGORY_ORDER[s.category], s.lossy))
+    return [s.model_copy(update={"order": i + 1}) for i, s in enumerate(ranked)]
