@@ -2,7 +2,8 @@
 
 1. Overhead per run: run_generate (pre-checks, detached supervisor, GPU lock, log follow, parse, history)
    minus launching the same fake command directly. Goal: under 100 ms.
-2. CPU while sglang streams a 10,000 lines/s log: the supervisor's CPU plus a poller doing what
+2. CPU while sglang streams a 10,000 lines/s log: the supervisor's CPU (it copies sglang's output from a
+   pipe into the log, redacting secret values on the way) plus a poller doing what
    run_generate's wait does (view() every 0.1 s), over the streaming time. Goal: under 5 % of one core.
 
 Run: python benchmarks/run_generate.py [--runs 10] [--stream-s 5]

@@ -237,10 +237,13 @@ async def test_a_full_recommendation_runs_as_recommended(monkeypatch, tmp_path, 
 
     use_fake(monkeypatch, tmp_path, version=version)
     plan = recommend_flags(model=MODEL, hardware="1xH100", sglang_version=version, num_inference_steps=4)
-    r = await rg.run_generate(model=MODEL, prompt="a red fox", argv=plan.argv, gpus=[0], wait_s=30)
+    assert plan.env  # what the recommendation's command line sets, e.g. FLASHINFER_DISABLE_VERSION_CHECK=1
+    r = await rg.run_generate(model=MODEL, prompt="a red fox", argv=plan.argv, env=plan.env, gpus=[0], wait_s=30)
     assert r.status == "succeeded", (r.error, r.log_tail)
     for flag in plan.argv[2:]:
         assert flag in r.argv
+    for name, value in plan.env.items():
+        assert r.env[name] == value and f"{name}={value}" in r.command
 
 
 @pytest.mark.parametrize("version, env_name", [("0.5.10.post1", "SGLANG_TORCH_PROFILER_DIR"),
@@ -355,3 +358,94 @@ async def test_idle_gpus_from_detection_and_hardware_in_history(monkeypatch, tmp
     monkeypatch.setattr(rg.integration, "detect_idle_gpus", lambda: (None, None, None))
     r = await run(gpus=None)
     assert r.gpus == [0] and "gpus_not_detected" in {w.code for w in r.warnings}
+
+
+async def test_long_log_lines_never_bloat_the_result(monkeypatch, tmp_path):
+    use_fake(monkeypatch, tmp_path, mode="crash")
+    monkeypatch.setenv("FAKE_SGLANG_LONG_LINE", "2000000")
+    r = await run()
+    assert r.status == "failed" and r.error.code == "unknown"
+    assert len(r.model_dump_json()) < 20_000
+    assert all(len(line) <= 400 for line in r.log_tail) and sum(map(len, r.log_tail)) <= 6100
+    assert len(r.error.message) <= 500 and "…[cut]" in r.error.message
+    assert len(r.server_args["long_value"]) == 400
+    assert Path(r.log_path).stat().st_size > 4_000_000  # the whole log stays on disk
+
+
+async def test_a_stale_cached_version_is_dropped_when_sglang_refuses_an_added_flag(monkeypatch, tmp_path,
+                                                                                   isolated_state):
+    use_fake(monkeypatch, tmp_path, version="0.5.23")
+    assert (await run()).status == "succeeded"  # caches 0.5.23
+    monkeypatch.setenv("FAKE_SGLANG_VERSION", "0.5.9")  # sglang replaced under the same command
+    r = await run()
+    assert r.status == "failed" and r.error.code == "bad_flag" and r.error.flag == "--warmup-mode"
+    assert "version may have changed" in r.error.fix and "run again" in r.error.fix
+    assert not (isolated_state / "sglang_version.json").exists()
+    again = await run()
+    assert again.status == "succeeded" and again.sglang_version == "0.5.9"
+    # a flag the user chose is the user's problem: the cache stays
+    use_fake(monkeypatch, tmp_path, version="0.5.9")
+    r = await run(argv=["--definitely-not-a-flag", "1"], allow_unknown_flags=True)
+    assert r.error.code == "bad_flag" and "version may have changed" not in r.error.fix
+    assert (isolated_state / "sglang_version.json").exists()
+
+
+async def test_output_dir_that_is_not_writable_and_the_state_home_space(monkeypatch, tmp_path, isolated_state):
+    use_fake(monkeypatch, tmp_path)
+    with pytest.raises(ToolInputError) as e:
+        await run(output_dir="/proc/x/outputs")
+    assert e.value.problem.code == "output_dir_not_writable" and "not a writable folder" in e.value.problem.message
+    monkeypatch.setattr(rg, "_free_gb", lambda path: 0.05 if str(path).startswith(str(isolated_state)) else 500.0)
+    with pytest.raises(ToolInputError) as e:
+        await run(output_dir=str(tmp_path / "outs"))
+    assert e.value.problem.code == "disk_full" and str(isolated_state) in e.value.problem.message
+
+
+@pytest.mark.parametrize("version,warned", [("0.5.23", True), ("0.5.10.post1", True), ("0.5.9", False)])
+async def test_a_user_log_level_that_hides_the_vram_analysis_is_warned(monkeypatch, tmp_path, version, warned):
+    use_fake(monkeypatch, tmp_path, version=version)
+    r = await run(argv=["--log-level", "info"], wait_s=0)
+    codes = {w.code: w for w in r.warnings}
+    assert ("vram_analysis_off" in codes) is warned
+    if warned:
+        assert "--log-level debug" in codes["vram_analysis_off"].fix
+    await rg.get_run(r.run_id, wait_s=30)
+
+
+async def test_vram_advice_is_relative_to_the_command_that_ran(monkeypatch, tmp_path):
+    use_fake(monkeypatch, tmp_path, version="0.5.10.post1")
+    r = await run(argv=["--text-encoder-cpu-offload", "true"])
+    assert r.status == "succeeded"
+    improved = r.vram["improved_command"]["argv"]
+    assert improved[:2] == ["sglang", "generate"] and improved[improved.index("--model-path") + 1] == MODEL
+    assert improved[improved.index("--text-encoder-cpu-offload") + 1] == "false" and "true" not in improved
+    assert "--perf-dump-path" not in improved and "--output-path" not in improved  # run_generate refuses them
+
+
+async def test_env_input_reaches_sglang_and_is_recorded_by_the_allowlist(monkeypatch, tmp_path, isolated_state):
+    use_fake(monkeypatch, tmp_path, mode="print_secret")
+    env_file = tmp_path / "env.json"
+    monkeypatch.setenv("FAKE_SGLANG_ENV_FILE", str(env_file))
+    monkeypatch.setenv("FAKE_SGLANG_ECHO_ENV", "SERVICE_TOKEN")
+    monkeypatch.setenv("UNRELATED_SHELL_VAR", "1")
+    monkeypatch.setenv("TORCH_SHOW_CPP_STACKTRACES", "1")
+    secret = "tok-caller-secret-4242"
+    r = await run(env={"SGLANG_CACHE_DIT_ENABLED": "true", "MY_FLAG": "x", "SERVICE_TOKEN": secret})
+    assert r.status == "succeeded", r.log_tail
+    seen = json.loads(env_file.read_text())
+    assert seen["SGLANG_CACHE_DIT_ENABLED"] == "true" and seen["SERVICE_TOKEN"] == secret
+    assert r.env["SGLANG_CACHE_DIT_ENABLED"] == "true"
+    assert r.env["MY_FLAG"] is None and r.env["SERVICE_TOKEN"] is None and r.env["TORCH_SHOW_CPP_STACKTRACES"] is None
+    assert "UNRELATED_SHELL_VAR" not in r.env
+    assert "SGLANG_CACHE_DIT_ENABLED=true" in r.command and "SERVICE_TOKEN=***" in r.command
+    assert secret not in r.model_dump_json()
+    for path in isolated_state.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    row = sqlite3.connect(isolated_state / "history.sqlite").execute("SELECT env_json FROM runs").fetchone()[0]
+    assert json.loads(row)["SGLANG_CACHE_DIT_ENABLED"] == "true"
+    for bad, code in (({"1BAD": "x"}, "bad_input"), ({"A": 1}, "bad_input"), ({"A": "x\0y"}, "bad_input"),
+                      ("A=1", "bad_input"), ({"CUDA_VISIBLE_DEVICES": "1"}, "conflicting_input")):
+        with pytest.raises(ToolInputError) as e:
+            await run(env=bad)
+        assert e.value.problem.code == code and e.value.problem.flag == "env"

@@ -168,3 +168,99 @@ async def test_queued_run_can_be_cancelled(monkeypatch, tmp_path, isolated_state
     free_again = await rg.run_generate(**ARGS, wait_s=0.5)  # the GPU is free again: no wait
     assert free_again.status == "running" and time.monotonic() - t0 < 10
     assert (await rg.cancel_run(free_again.run_id)).status == "cancelled"
+
+
+SECRET, OTHER_SECRET = "hf_LifecycleSecret0987654321", "sk-caller-passed-secret-5555"
+
+
+def _no_secret_under(home: Path) -> None:
+    for path in home.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert SECRET.encode() not in data and OTHER_SECRET.encode() not in data, path
+
+
+_SECOND_PROCESS = """
+import asyncio, json, sys
+from sglang_diffusion_mcp.tools import run_generate as rg
+
+async def main(cancel, killed):
+    await rg.cancel_run(cancel)
+    print(json.dumps([(await rg.get_run(run_id)).model_dump(mode="json") for run_id in (cancel, killed)]))
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_a_second_process_without_the_secret_never_sees_it(monkeypatch, tmp_path, isolated_state):
+    """The log is written redacted by the supervisor: readers need no secret env, even mid-run or after a kill."""
+    use_fake(monkeypatch, tmp_path, mode="hang")
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    monkeypatch.setenv("FAKE_SGLANG_ECHO_ENV", "HF_TOKEN,CALLER_API_KEY")
+    plain_env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}  # the second process has no secret
+    runs = []
+    for gpu in (0, 1):
+        run = await rg.run_generate(**(ARGS | {"gpus": [gpu]}), env={"CALLER_API_KEY": OTHER_SECRET}, wait_s=0)
+        log = isolated_state / "runs" / run.run_id / "sglang-1.log"
+        wait_until(lambda: log.exists() and log.read_bytes().count(b"(echoed)") == 2 and b"20%" in log.read_bytes())
+        runs.append(run.run_id)
+    polled = cli_json("get_run", {"run_id": runs[0]}, env=plain_env)  # mid-run, from the CLI
+    assert polled["status"] == "running" and any("***" in line for line in polled["log_tail"])
+    assert SECRET not in json.dumps(polled) and OTHER_SECRET not in json.dumps(polled)
+    _no_secret_under(isolated_state)
+    # the second run's supervisor is killed mid-run: what it wrote stays redacted, reconcile included
+    rec = record(isolated_state, runs[1])
+    os.kill(rec["supervisor_pid"], signal.SIGKILL)
+    wait_until(lambda: not alive(rec["supervisor_pid"]))
+    # the end, closed by a process without the secret: cancel one run, reconcile the other
+    out = subprocess.run([sys.executable, "-c", _SECOND_PROCESS, *runs], capture_output=True, text=True,
+                         env=plain_env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    cancelled, interrupted = json.loads(out.stdout)
+    assert cancelled["status"] == "cancelled" and interrupted["status"] == "interrupted" and not alive(rec["pid"])
+    assert any("***" in line for line in cancelled["log_tail"] + interrupted["log_tail"])
+    assert SECRET not in out.stdout and OTHER_SECRET not in out.stdout
+    _no_secret_under(isolated_state)
+
+
+async def test_list_runs_filters_active_runs_by_their_current_status(monkeypatch, tmp_path, isolated_state):
+    use_fake(monkeypatch, tmp_path, mode="hang")
+    run = await rg.run_generate(**ARGS, wait_s=0)
+    wait_until(lambda: record(isolated_state, run.run_id).get("status") == "running")
+    assert [r.run_id for r in rg.list_runs(status="running").runs] == [run.run_id]
+    assert rg.list_runs(status="running").total == 1 and rg.list_runs(status="queued").total == 0
+    assert (await rg.cancel_run(run.run_id)).status == "cancelled"
+    assert rg.list_runs(status="running").total == 0
+    assert [r.run_id for r in rg.list_runs(status="cancelled").runs] == [run.run_id]
+
+
+async def test_automatic_gpu_choice_skips_gpus_other_runs_hold(monkeypatch, tmp_path, isolated_state):
+    use_fake(monkeypatch, tmp_path, mode="hang")
+    monkeypatch.setattr(rg.integration, "detect_idle_gpus", lambda: ([0, 1, 2, 3], "H100", None))
+    started = [await rg.run_generate(**(ARGS | {"gpus": None}), wait_s=0) for _ in range(3)]  # back to back
+    assert [r.gpus for r in started] == [[0], [1], [2]]
+    for r in started:
+        wait_until(lambda: record(isolated_state, r.run_id).get("status") == "running")  # none queues
+    for r in started:
+        assert (await rg.cancel_run(r.run_id)).status == "cancelled"
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+async def test_finished_supervisors_are_reaped_by_get_run_and_list_runs(monkeypatch, tmp_path, isolated_state):
+    use_fake(monkeypatch, tmp_path)
+    for reader in ("get_run", "list_runs"):
+        run = await rg.run_generate(**ARGS, wait_s=30)
+        assert run.status == "succeeded"
+        pid = record(isolated_state, run.run_id)["supervisor_pid"]
+        wait_until(lambda: _state(pid) in ("Z", None))  # exited; a zombie until its parent (us) reaps it
+        if reader == "get_run":
+            await rg.get_run(run.run_id)
+        else:
+            rg.list_runs()
+        assert _state(pid) is None

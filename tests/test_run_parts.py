@@ -130,3 +130,76 @@ def test_records_are_replaced_atomically_and_merged(tmp_path):
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["run.json", "run.lock"]
     assert not store.supervisor_alive(rdir)
     assert store.valid_run_id(store.new_run_id()) and not store.valid_run_id("../x")
+
+
+def test_stream_redactor_catches_secrets_split_anywhere():
+    from sglang_diffusion_mcp.tools.runs.redact import StreamRedactor
+
+    secrets = ["hf_SuperSecretValue12345", "sk-another-secret-987", "hf_Super"]  # one is a prefix of another
+    data = ("start hf_SuperSecretValue12345 mid\r 50%|█ sk-another-secret-987\n hf_SuperX hf_Sup"
+            "\nend hf_SuperSecretValue12345").encode()
+    whole = StreamRedactor(secrets)
+    expected = whole.feed(data) + whole.finish()
+    assert b"Secret" not in expected and b"sk-another" not in expected and b"hf_Super" not in expected
+    for size in (1, 2, 3, 5, 7, 13, 64):
+        r, out = StreamRedactor(secrets), b""
+        for i in range(0, len(data), size):
+            out += r.feed(data[i:i + size])
+        assert out + r.finish() == expected, size
+    # what could still become a secret is held back, nothing else: progress reaches the log at once
+    r = StreamRedactor(secrets)
+    assert r.feed(b"\r 42%|####  | 42/100") == b"\r 42%|####  | 42/100"
+    assert r.feed(b" token hf_Su") == b" token " and r.feed(b"perSecretValue12345!") == b"***!"
+    assert StreamRedactor([]).feed(b"hf_SuperSecretValue12345") == b"hf_SuperSecretValue12345"
+    # a whole secret whose end could also start another one is still redacted whole
+    r = StreamRedactor(["abcdef", "defghi"])
+    assert r.feed(b"x abcdef") + r.feed(b"ghi") + r.finish() == b"x ***ghi"
+
+
+def test_result_tail_and_server_args_are_capped():
+    from sglang_diffusion_mcp.tools.runs.results import capped_server_args, capped_tail
+
+    st = LogState()
+    st.feed("short line\n" + "x" * 2_000_000 + "\n" + "\n".join(f"line {i} " + "y" * 300 for i in range(60)) + "\n")
+    tail = capped_tail(list(st.tail))
+    assert len(tail) <= 40 and all(len(line) <= 400 for line in tail)
+    assert sum(map(len, tail)) <= 6000 + 100 and "earlier line(s) cut" in tail[0] and tail[-1].startswith("line 59")
+    st = LogState()
+    st.feed("z" * 2_000_000 + "\n")
+    assert len(st.tail[0]) == 400 and st.tail[0].endswith("…[cut]")
+    args = capped_server_args({"model_path": "m", "long": "v" * 100_000, **{f"k{i}": "w" * 300 for i in range(100)}})
+    assert args["model_path"] == "m" and len(args["long"]) == 400 and len(json.dumps(args)) < 9000
+    assert "_truncated" in args
+
+
+def test_version_cache_follows_the_files_of_the_command_and_expires(tmp_path, monkeypatch):
+    import os
+    import sys
+    import time
+
+    from sglang_diffusion_mcp.tools.runs import runner
+
+    script = tmp_path / "sglang_entry.py"
+    script.write_text("import os\nprint('sglang version: ' + os.environ['FAKE_V'])\n")
+    cmd, cache = [sys.executable, str(script)], str(tmp_path / "cache.json")
+    runner._version_cache.clear()
+    monkeypatch.setenv("FAKE_V", "0.5.9")
+    assert runner.sglang_version(cmd, cache) == "0.5.9"
+    monkeypatch.setenv("FAKE_V", "0.5.23")  # upgraded in place; nothing it runs from has changed yet
+    assert runner.sglang_version(cmd, cache) == "0.5.9"
+    later = time.time() + 5
+    os.utime(script, (later, later))  # the script (not the interpreter) was reinstalled
+    assert runner.sglang_version(cmd, cache) == "0.5.23"
+    # the disk cache expires: an entry from two hours ago is asked again, in a fresh process too
+    monkeypatch.setenv("FAKE_V", "0.5.10")
+    data = json.loads(open(cache).read())
+    for entry in data.values():
+        entry["at"] -= 7200
+    open(cache, "w").write(json.dumps(data))
+    runner._version_cache.clear()
+    assert runner.sglang_version(cmd, cache) == "0.5.10"
+    # dropping the disk file (another process saw a stale version) is seen by this process's memory cache
+    monkeypatch.setenv("FAKE_V", "0.5.11")
+    assert runner.sglang_version(cmd, cache) == "0.5.10"
+    os.remove(cache)
+    assert runner.sglang_version(cmd, cache) == "0.5.11"

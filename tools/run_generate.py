@@ -16,10 +16,10 @@ import anyio
 from ..server.settings import SGLANG_ENV, sglang_command, state_home
 from .problems import Problem, ToolInputError, cap_list
 from ..knowledge import releases
-from .runs import integration, runner, store
+from .runs import gpu_lock, integration, runner, store
 from .runs.model import Addition, CancelResult, ListRunsResult, RunResult, RunSummary
 from .runs.redact import Redactor, env_for_record, is_secret_name
-from .runs.results import finalize, view
+from .runs.results import VERSION_CACHE_FILE, finalize, view
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
 STATUSES = ("queued", "running", "succeeded", "failed", "timeout", "cancelled", "interrupted")
@@ -32,6 +32,16 @@ PATH_FLAG = re.compile(r"^--[a-z0-9-]*(path|dir|config|file)$")
 PROFILER_DIR_ENVS = ("SGLANG_DIFFUSION_TORCH_PROFILER_DIR", "SGLANG_TORCH_PROFILER_DIR")
 FLASHINFER_ENV = "FLASHINFER_DISABLE_VERSION_CHECK"
 MIN_FREE_GB = {"image": 1.0, "video": 4.0}
+MIN_STATE_FREE_GB = 0.2  # the state home keeps logs, perf dumps and the history when outputs go elsewhere
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MAX_ENV_VARS = 100
+# Env names (never values) a run's record keeps besides the allowlisted ones (values) and secrets (names):
+# the variables that can change what sglang does or how fast. The whole environment would be hundreds of
+# names, mostly the shell's; these prefixes keep the record bounded. Variables the caller passes in `env`
+# are always named.
+ENV_NAME_PREFIXES = ("SGLANG_", "FLASHINFER_", "CUDA_", "NCCL_", "PYTORCH_", "TORCH_", "TORCHINDUCTOR_", "TRITON_",
+                     "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "DIFFUSERS_", "TOKENIZERS_", "NVIDIA_", "NVTE_", "OMP_",
+                     "MKL_", "LD_PRELOAD", "LD_LIBRARY_PATH")
 GRACE_ENV = "SGLANG_DIFFUSION_MCP_KILL_GRACE_S"  # SIGTERM -> SIGKILL grace period
 
 
@@ -141,13 +151,26 @@ def _free_gb(path: Path) -> float | None:
         return None
 
 
-def _check_disk(path: Path, video: bool) -> None:
-    need = MIN_FREE_GB["video" if video else "image"]
+def _check_disk(path: Path, need: float, what: str, flag: str | None = "output_dir") -> None:
     free = _free_gb(path)
     if free is not None and free < need:
         raise ToolInputError("disk_full", f"Only {free:.2f} GiB free under {path}; a run needs at least {need} GiB "
-                             "for its outputs, perf dump and log.", "Free disk space, or pass output_dir on a "
-                             "larger disk.", flag="output_dir")
+                             f"for {what}.", "Free disk space, or pass output_dir on a larger disk."
+                             if flag == "output_dir" else f"Free disk space under {path}, or set "
+                             "SGLANG_DIFFUSION_MCP_HOME to a folder on a larger disk.", flag=flag)
+
+
+def _check_writable(path: Path) -> None:
+    """output_dir must be a folder we can create and write in (e.g. not under /proc)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ToolInputError("output_dir_not_writable", f"output_dir {path} is not a writable folder: "
+                             f"{exc.strerror or exc}.", "Pass an output_dir you can create and write to, or leave it "
+                             "out to keep outputs in the run folder.", flag="output_dir") from None
 
 
 def _sglang() -> tuple[list[str], str]:
@@ -174,8 +197,12 @@ async def _version(cmd: list[str], home: Path) -> str:
 
 # -- GPUs -------------------------------------------------------------------------------------------
 
-def _choose_gpus(gpus: list[int] | None, needed: int, warnings: list[Problem]) -> tuple[list, dict, str | None, str | None]:
-    """(GPUs for the record and locks, env to set, GPU type, hardware spec)."""
+def _choose_gpus(gpus: list[int] | None, needed: int, warnings: list[Problem],
+                 locks_dir: str | None = None) -> tuple[list, dict, str | None, str | None]:
+    """(GPUs for the record and locks, env to set, GPU type, hardware spec).
+
+    Chosen automatically, idle GPUs that another run holds (its GPU lock) come last: runs started close
+    together spread over the free GPUs instead of queueing on the first."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     tokens = [t.strip() for t in visible.split(",") if t.strip()] if visible else None
     as_gpu = lambda t: int(t) if str(t).isdigit() else t  # noqa: E731
@@ -196,7 +223,9 @@ def _choose_gpus(gpus: list[int] | None, needed: int, warnings: list[Problem]) -
     if tokens is not None:  # respected as it is
         return [as_gpu(t) for t in tokens], {}, gpu_type, hardware
     if idle is not None and len(idle) >= needed:
-        chosen = idle[:needed]
+        busy = gpu_lock.busy(locks_dir) if locks_dir else set()
+        free = [g for g in idle if gpu_lock.lock_key(g) not in busy]
+        chosen = (free + [g for g in idle if g not in free])[:needed]
     else:
         chosen = list(range(needed))
         warnings.append(Problem(code="gpus_not_detected" if idle is None else "not_enough_idle_gpus",
@@ -207,6 +236,40 @@ def _choose_gpus(gpus: list[int] | None, needed: int, warnings: list[Problem]) -
     return chosen, env, gpu_type, hardware
 
 
+def _take_gpu_locks(home: Path, chosen: list, run_id: str, shared: bool) -> tuple[list[int], list[str]]:
+    """Take the run's GPU locks now if they are free (the supervisor inherits them), so the next run's
+    automatic choice already sees them taken. Returns (descriptors, what blocks); blocked runs queue."""
+    if not chosen:
+        return [], []
+    locks = gpu_lock.GpuLocks(str(home / "locks"), [str(g) for g in chosen], run_id, shared=shared)
+    blocked = locks.try_acquire()
+    return list(locks.fds), blocked
+
+
+def _check_env(env: object) -> dict[str, str]:
+    """The caller's extra environment variables: names like shell variables, string values."""
+    if env is None:
+        return {}
+    if not isinstance(env, dict):
+        raise ToolInputError("bad_input", "env must be an object of NAME: value strings.",
+                             "Pass e.g. {\"SGLANG_CACHE_DIT_ENABLED\": \"true\"}.", flag="env")
+    if len(env) > MAX_ENV_VARS:
+        raise ToolInputError("bad_input", f"env has {len(env)} variables; at most {MAX_ENV_VARS}.",
+                             "Pass only the variables the run needs.", flag="env")
+    for name, value in env.items():
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            raise ToolInputError("bad_input", f"env name {str(name)[:80]!r} is not an environment variable name.",
+                                 "Use letters, digits and '_', not starting with a digit.", flag="env")
+        if not isinstance(value, str) or "\0" in value or len(value) > 32_768:
+            raise ToolInputError("bad_input", f"env {name} must be a string (no NUL, at most 32 KiB).",
+                                 f"Pass {name} as a string, e.g. \"1\" or \"true\".", flag="env")
+        if name in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", runner.RUN_MARKER_ENV):
+            raise ToolInputError("conflicting_input", f"env sets {name}, which run_generate sets for the run.",
+                                 "Choose GPUs with gpus=[...] instead." if name.startswith("CUDA") else
+                                 f"Drop {name} from env.", flag="env")
+    return dict(env)
+
+
 # -- waiting ----------------------------------------------------------------------------------------
 
 async def _wait(rdir: str, wait_s: float, progress: ProgressCallback | None) -> RunResult:
@@ -214,6 +277,7 @@ async def _wait(rdir: str, wait_s: float, progress: ProgressCallback | None) -> 
     deadline = start + max(0.0, wait_s)
     sent = None
     while True:
+        runner.reap_children()  # a long-lived server keeps no zombie supervisors
         result = view(rdir)
         if result is None:
             raise ToolInputError("unknown_run", f"The run folder {rdir} has no record.", "Check the run_id.")
@@ -261,6 +325,7 @@ async def run_generate(
     profile: bool = False,
     allow_unknown_flags: bool = False,
     allow_shared_gpus: bool = False,
+    env: dict[str, str] | None = None,
     progress: ProgressCallback | None = None,
 ) -> RunResult:
     """Run `sglang generate` as a measured, detached run and return its timings, VRAM analysis, outputs and a classified error.
@@ -272,7 +337,8 @@ async def run_generate(
     recommend_flags argv or extra flags; arguments never pass through a shell. GPUs: `gpus`, else the
     idle ones; a GPU is never shared with another run unless allow_shared_gpus. `profile=true` adds sglang's
     torch profiler (--profile; traces in the run folder, listed in trace_paths) for plan_kernel_handoff; a
-    profiled run's timings are not baseline numbers.
+    profiled run's timings are not baseline numbers. `env`: extra environment variables for the run, e.g. a
+    recommend_flags result's `env` (run_generate(argv=plan.argv, env=plan.env)); secret values are redacted.
     """
     warnings: list[Problem] = []
     if not isinstance(model, str) or not model.strip():
@@ -289,6 +355,7 @@ async def run_generate(
         raise ToolInputError("bad_input", f"timeout_s={timeout_s} is out of range.", "Use 1 s to 7 days.",
                              flag="timeout_s")
     wait_s = min(max(0.0, float(wait_s)), 3600.0)
+    caller_env = _check_env(env)
     user = _strip_prefix([str(a) for a in (argv or [])])
     owned = _has_flag(user, *OWNED_FLAGS)
     if owned:
@@ -337,11 +404,17 @@ async def run_generate(
     rdir = store.run_dir(str(home), run_id)
     out_dir = Path(output_dir).expanduser().resolve() if output_dir else Path(rdir)
     video = (workload.get("num_frames") or 1) > 1
-    _check_disk(out_dir if output_dir else home, video)
+    need = MIN_FREE_GB["video" if video else "image"]
+    if output_dir:
+        _check_writable(out_dir)
+        _check_disk(out_dir, need, "its outputs")
+        _check_disk(home, MIN_STATE_FREE_GB, "its log and perf dumps in the state home", flag=None)
+    else:
+        _check_disk(home, need, "its outputs, perf dump and log")
 
     num_gpus_flag = _flag_value(user, "--num-gpus")
     needed = int(num_gpus_flag) if num_gpus_flag and num_gpus_flag.isdigit() else (len(gpus) if gpus else 1)
-    chosen, gpu_env, gpu_type, hardware = _choose_gpus(gpus, needed, warnings)
+    chosen, gpu_env, gpu_type, hardware = _choose_gpus(gpus, needed, warnings, str(home / "locks"))
     if gpus and num_gpus_flag is None and len(gpus) > 1:
         warnings.append(Problem(code="num_gpus_unset", message=f"{len(gpus)} GPUs given but argv has no --num-gpus; "
                                 "sglang uses its default.", fix=f"Add --num-gpus {len(gpus)} to argv.", flag="--num-gpus"))
@@ -366,6 +439,12 @@ async def run_generate(
         extra += vram_flags
         additions.append(Addition(kind="flag", name=vram_flags[0], value=" ".join(vram_flags[1:]) or None,
                                   reason="From 0.5.10 sglang prints its VRAM analysis only at debug level."))
+    elif vram_flags and (_flag_value(user, "--log-level") or "").lower() != "debug":
+        warnings.append(Problem(code="vram_analysis_off", message=f"argv sets --log-level "
+                                f"{_flag_value(user, '--log-level')}; sglang {version} prints its VRAM analysis only "
+                                "at debug level, so this run's result has no VRAM analysis (peak, headroom, what "
+                                "could stay resident).", fix="Drop --log-level from argv (run_generate then adds "
+                                "--log-level debug), or pass --log-level debug.", flag="--log-level"))
     profile_env: dict[str, str] = {}
     if profile:
         extra.append("--profile")
@@ -385,11 +464,13 @@ async def run_generate(
                               reason="Outputs go to the run folder or output_dir, under the run's own file name."))
 
     env_add: dict[str, str] = {}
+    base_env = {**os.environ, **caller_env}
     for name, reason in ((SYNC_ENV, "Synchronize at stage boundaries so queued GPU work is not billed to a later stage."),
                          (FLASHINFER_ENV, "Skip FlashInfer's version check, which can stop a run on a harmless mismatch.")):
-        if name in os.environ:
-            if os.environ[name] != "1":
-                warnings.append(Problem(code="env_kept", message=f"{name}={os.environ[name]} kept from the environment.",
+        if name in base_env:
+            if base_env[name] != "1":
+                where = "env" if name in caller_env else "the environment"
+                warnings.append(Problem(code="env_kept", message=f"{name}={base_env[name]} kept from {where}.",
                                         fix=f"Set {name}=1 for the measurement run_generate intends."))
             continue
         env_add[name] = "1"
@@ -414,15 +495,20 @@ async def run_generate(
         perf_paths.append(perf)
         stems.append(stem)
 
-    redactor = Redactor.from_env()
     shown = ["sglang", *argv_runs[0][len(cmd):]]  # the product's form: argv starts with sglang generate
-    child_env = {**os.environ, **env_add, runner.RUN_MARKER_ENV: run_id}
-    env_names = [k for k in child_env if k in env_add or is_secret_name(k) or k.startswith(
-        ("SGLANG_", "FLASHINFER_", "CUDA_", "NCCL_", "HF_", "PYTORCH_CUDA_ALLOC_CONF"))]
+    child_env = {**base_env, **env_add, runner.RUN_MARKER_ENV: run_id}
+    redactor = Redactor.from_env(child_env)  # the server's secrets and any the caller passed in env
+    # Values for the allowlist, names for the rest of what matters (see ENV_NAME_PREFIXES), never a secret value
+    env_names = [k for k in child_env if k != runner.RUN_MARKER_ENV and (
+        k in env_add or k in caller_env or is_secret_name(k) or k.startswith(ENV_NAME_PREFIXES))]
+    added_flags = sorted({a.name for a in additions if a.kind == "flag"} | set(OWNED_FLAGS))
+    lock_fds, blocked = _take_gpu_locks(home, chosen, run_id, allow_shared_gpus)
     record = {
         "run_id": run_id, "home": str(home), "run_dir": rdir, "created_at": store.now_iso(), "status": "queued",
-        "model": model, "prompt": redactor.text(prompt), "command": redactor.text(shell_line(env_add, shown)), "argv": redactor.data(shown),
-        "env": env_for_record(child_env, [n for n in env_names if n != runner.RUN_MARKER_ENV]),
+        "model": model, "prompt": redactor.text(prompt),
+        "command": redactor.text(shell_line({**caller_env, **env_add}, shown)), "argv": redactor.data(shown),
+        "env": redactor.data(env_for_record(child_env, env_names)), "added_flags": added_flags,
+        "waiting_for": "waiting for " + ", ".join(blocked) if blocked else None,
         "additions": [a.model_dump() for a in additions], "warnings": [w.model_dump() for w in warnings],
         "gpus": chosen, "hardware": hardware or (f"{len(chosen)}x{gpu_type}" if gpu_type else None),
         "sglang_version": version, "timeout_s": float(timeout_s), "repeats": int(repeats),
@@ -432,13 +518,18 @@ async def run_generate(
         "output_dir": str(out_dir), "output_stems": stems, "log_paths": log_paths, "perf_paths": perf_paths,
         "warmup_added": warmup_added, "allow_shared_gpus": bool(allow_shared_gpus), "profile": bool(profile),
     }
-    store.create_record(rdir, record)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store.save_history(str(home), record)
-    spec = {"run_id": run_id, "argv_runs": argv_runs, "log_paths": log_paths, "perf_paths": perf_paths,
-            "timeout_s": float(timeout_s), "lock_gpus": [str(g) for g in chosen],
-            "locks_dir": str(home / "locks"), "allow_shared": bool(allow_shared_gpus), "grace_s": _grace_s()}
-    runner.spawn_supervisor(rdir, spec, child_env)
+    try:
+        store.create_record(rdir, record)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store.save_history(str(home), record)
+        spec = {"run_id": run_id, "argv_runs": argv_runs, "log_paths": log_paths, "perf_paths": perf_paths,
+                "timeout_s": float(timeout_s), "lock_gpus": [str(g) for g in chosen],
+                "locks_dir": str(home / "locks"), "allow_shared": bool(allow_shared_gpus), "grace_s": _grace_s(),
+                "held_lock_fds": lock_fds}
+        runner.spawn_supervisor(rdir, spec, child_env, pass_fds=tuple(lock_fds))
+    finally:
+        for fd in lock_fds:  # the supervisor has its own copies now (or, if it failed to start, nobody)
+            os.close(fd)
     return await _wait(rdir, wait_s, progress)
 
 
@@ -458,6 +549,7 @@ async def cancel_run(run_id: str) -> CancelResult:
     Only cancel_run or timeout_s stop a run; a client giving up on run_generate or get_run does not.
     """
     rdir = _rdir_for(run_id)
+    runner.reap_children()
     before = view(rdir)
     if before.status in store.TERMINAL:
         return CancelResult(run_id=run_id, status=before.status, was=before.status,
@@ -508,8 +600,17 @@ def list_runs(model: str | None = None, status: str | None = None, hardware: str
                              flag="status")
     limit = max(1, min(int(limit), 100))
     home = str(state_home())
+    runner.reap_children()
     reconcile_all(home)
-    rows, total = store.query_history(home, model=model, status=status, hardware=hardware, limit=limit)
+    if status in store.ACTIVE:
+        # The history row of a live run says what it was at creation (queued); its record says what it is now.
+        rows, _ = store.query_history(home, model=model, statuses=store.ACTIVE, hardware=hardware, limit=10_000)
+        for row in rows:
+            row["status"] = (store.read_record(row.get("run_dir") or "") or {}).get("status", row["status"])
+        rows = [row for row in rows if row["status"] == status]
+        total, rows = len(rows), rows[:limit]
+    else:
+        rows, total = store.query_history(home, model=model, status=status, hardware=hardware, limit=limit)
     runs = []
     for row in rows:
         if row.get("status") in store.ACTIVE:  # history lags a running run: the record is current

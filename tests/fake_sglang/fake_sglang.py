@@ -14,6 +14,10 @@ Environment:
   FAKE_SGLANG_ARGV_FILE write the received argv (JSON) there
   FAKE_SGLANG_CHILD_PID_FILE  spawn_child*: write the child's pid there
   FAKE_SGLANG_LINES_PER_S / FAKE_SGLANG_STREAM_S  stream: log lines per second, for how long
+  FAKE_SGLANG_ECHO_ENV  comma-separated env names whose values it prints early (any mode), each split over two
+                        writes with a pause between, on stdout and inside a tqdm-style \r redraw on stderr
+  FAKE_SGLANG_LONG_LINE N: print an N-character line, a long server_args value and (crash) a long error line
+  FAKE_SGLANG_ENV_FILE  write the environment it received (JSON) there
 """
 
 from __future__ import annotations
@@ -140,6 +144,23 @@ def spawn_child(setsid: bool) -> None:
             f.write(str(child.pid))
 
 
+def echo_env() -> None:
+    """Print secrets the way a leaky library would, split across writes (the supervisor reads in between)."""
+    for name in filter(None, os.environ.get("FAKE_SGLANG_ECHO_ENV", "").split(",")):
+        value = os.environ.get(name, "")
+        half = len(value) // 2
+        sys.stdout.write(f"[{datetime.now().strftime('%m-%d %H:%M:%S')}] {name} is {value[:half]}")
+        sys.stdout.flush()
+        time.sleep(0.12)  # longer than the supervisor's batching: the halves arrive in separate reads
+        sys.stdout.write(f"{value[half:]} (echoed)\n")
+        sys.stdout.flush()
+        sys.stderr.write(f"\r 10%|█         | 1/10 {value[:half]}")
+        sys.stderr.flush()
+        time.sleep(0.12)
+        sys.stderr.write(f"{value[half:]}\r 20%|██        | 2/10\n")
+        sys.stderr.flush()
+
+
 def hang() -> None:
     if MODE == "hang_ignore_term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -230,8 +251,16 @@ def generate(argv: list[str]) -> None:
     steps_n = int(args.get("num_inference_steps") or 8)
     width, height = int(args.get("width") or 1024), int(args.get("height") or 1024)
     frames = int(args.get("num_frames") or 1)
-    log(f"server_args: {json.dumps(server_args(args), ensure_ascii=False)}")
+    long_n = int(os.environ.get("FAKE_SGLANG_LONG_LINE") or 0)
+    if os.environ.get("FAKE_SGLANG_ENV_FILE"):
+        with open(os.environ["FAKE_SGLANG_ENV_FILE"], "w") as f:
+            json.dump(dict(os.environ), f)
+    sa = server_args(args) | ({"long_value": "v" * long_n} if long_n else {})
+    log(f"server_args: {json.dumps(sa, ensure_ascii=False)}")
     log("Local mode: True")
+    echo_env()
+    if long_n:
+        log("Very long line: " + "x" * long_n)
     if MODE == "print_secret":
         log(f"Using Hugging Face token {os.environ.get('HF_TOKEN', '')} for downloads")
     if MODE == "gated":
@@ -284,7 +313,7 @@ def generate(argv: list[str]) -> None:
     if MODE == "disk_full":
         traceback_and_exit(["OSError: [Errno 28] No space left on device"])
     if MODE == "crash":
-        traceback_and_exit(["KeyError: 'transformer_blocks.0.attn.norm_q.weight'"], code=3)
+        traceback_and_exit([f"KeyError: 'transformer_blocks.0.attn.norm_q.weight{'q' * long_n}'"], code=3)
 
     warmup_failed = False
     if warmup:

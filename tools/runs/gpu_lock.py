@@ -1,7 +1,9 @@
 """Per-GPU lock files, so two runs never share a GPU, across every server process on the host.
 
 `<state_home>/locks/gpu-<key>.lock`, held with fcntl.flock by the run's supervisor for the run's
-lifetime (and inherited by sglang, so a GPU stays locked while sglang lives). A run that allows
+lifetime (and inherited by sglang, so a GPU stays locked while sglang lives). run_generate tries to take
+them itself before it starts the supervisor and hands the locked descriptors over, so a run started right
+after another sees its GPUs taken (automatic GPU choice skips them) even before that supervisor runs. A run that allows
 sharing takes a shared lock: it coexists with other sharing runs, never with an exclusive one.
 The kernel drops a flock when its holders die, so a crashed run never leaves a GPU locked.
 Stdlib only: the supervisor imports this module.
@@ -72,6 +74,30 @@ def _read_holder(fd: int) -> str:
         return os.pread(fd, 64, 0).decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+def busy(locks_dir: str) -> set[str]:
+    """Keys (lock_key) of the GPUs some run holds now, exclusively or shared: not free for a new run."""
+    out: set[str] = set()
+    try:
+        names = os.listdir(locks_dir)
+    except OSError:
+        return out
+    for name in names:
+        if not (name.startswith("gpu-") and name.endswith(".lock")):
+            continue
+        try:
+            fd = os.open(os.path.join(locks_dir, name), os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError:
+            out.add(name[4:-5])
+        finally:
+            os.close(fd)
+    return out
 
 
 def holders(locks_dir: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from ..vram_log import parse_vram_log as _parse_vram_log
 
 _VRAM_KEEP = ("format", "log_level", "peak_reserved_gb", "peak_allocated_gb", "pool_overhead_gb", "pool_overhead_pct",
               "headroom_gb", "components_can_stay_resident", "flags_to_disable", "suggested_changes", "oom",
-              "max_peak_mb", "summary", "warnings")
+              "max_peak_mb", "summary", "warnings", "improved_command")
 
 
 def check_command(argv: list[str], version: str | None, gpus: list[int] | None) -> tuple[list[Problem], list[Problem]]:
@@ -48,15 +48,18 @@ def parse_perf_dump(path: str) -> dict[str, Any]:
     }
 
 
-def parse_vram_log(lines: list[str], log_path: str | None = None, version: str | None = None) -> dict[str, Any] | None:
-    """The VRAM analysis sglang printed, read by parse_vram_log from the log file (or the collected lines)."""
+def parse_vram_log(lines: list[str], log_path: str | None = None, version: str | None = None,
+                   command: list[str] | None = None) -> dict[str, Any] | None:
+    """The VRAM analysis sglang printed, read by parse_vram_log from the log file (or the collected lines).
+
+    `command` is the run's argv: suggested_changes and improved_command are then relative to what ran."""
     if log_path and os.path.exists(log_path):
         source = {"log_path": log_path}
     elif lines:
         source = {"text": "\n".join(lines)}
     else:
         return None  # e.g. a run cancelled while queued never wrote a log
-    data = _parse_vram_log(**source, sglang_version=version).model_dump(mode="json")
+    data = _parse_vram_log(**source, command=command or None, sglang_version=version).model_dump(mode="json")
     return {k: data.get(k) for k in _VRAM_KEEP}
 
 

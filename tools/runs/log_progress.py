@@ -30,6 +30,16 @@ import re
 from collections import deque
 
 TAIL_LINES = 40
+LINE_CHARS = 400  # one line as a result carries it (a tail line, an error message); the log keeps it whole
+ELLIPSIS = " …[cut]"
+_PARTIAL_MAX = 256 * 1024  # a line without end (a 2 MB line arriving in pieces) is kept as head + tail
+
+
+def cap_line(line: str | None, limit: int = LINE_CHARS) -> str | None:
+    """At most `limit` characters, with a marker where it was cut."""
+    if line is None or len(line) <= limit:
+        return line
+    return line[:limit - len(ELLIPSIS)] + ELLIPSIS
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # A line is looked at closely only if it contains one of these (plain substrings: found with str.find).
 # Progress needs only these; a live follower scans for nothing else (fewer passes over a fast log).
@@ -117,6 +127,8 @@ class LogState:
         text = self._partial + text
         cut = text.rfind("\n")
         if cut < 0:
+            if len(text) > _PARTIAL_MAX and "\r" not in text[-_PARTIAL_MAX // 2:]:
+                text = text[:_PARTIAL_MAX // 2] + text[-_PARTIAL_MAX // 2:]
             self._partial = text
         else:
             body, self._partial = text[:cut + 1], text[cut + 1:]
@@ -161,7 +173,7 @@ class LogState:
             start = body.rfind("\n", 0, end) + 1
             line = self._clean(body[start:end])
             if line:
-                found.append(line)
+                found.append(cap_line(line))
             end = start - 1
         self.tail.extend(reversed(found))
 
@@ -189,7 +201,7 @@ class LogState:
             try:
                 self.server_args = json.loads(raw)
             except ValueError:
-                self.server_args = raw[:4000]
+                self.server_args = cap_line(raw, 4000)
             if self.phase == "starting":
                 self.phase = "loading"
             return
@@ -234,7 +246,7 @@ class LogState:
             return
         if _VRAM_LINE.search(line):
             if len(self.vram_lines) < 20:
-                self.vram_lines.append(line)
+                self.vram_lines.append(cap_line(line, 4000))
             return
         m = _DUMPED.search(line)
         if m:
@@ -247,15 +259,15 @@ class LogState:
             self.phase = "saving"
             return
         if _FALLBACK.search(line):
-            self.fallback_line = line
+            self.fallback_line = cap_line(line)
         if _FAILED_MARK.search(line) and self.generation_failed is None and "Generation failed" in line:
-            self.generation_failed = line
+            self.generation_failed = cap_line(line)
         if _ERROR_HINT.search(line):
             for code, pattern in ERROR_PATTERNS:
                 if code not in self.errors and pattern.search(line):
-                    self.errors[code] = line[:500]
+                    self.errors[code] = cap_line(line)
             if "rror" in line and "Traceback" not in line:
-                self.last_error_line = line[:500]
+                self.last_error_line = cap_line(line)
 
     # -- conclusions ---------------------------------------------------------------------------------
     def error_code(self) -> str | None:

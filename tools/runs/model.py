@@ -78,7 +78,8 @@ class RunResult(BaseModel):
     trace_paths: list[str] = Field(default_factory=list, description="Torch profiler traces (profile=true runs).")
     log_path: str | None = None
     run_dir: str | None = None
-    log_tail: list[str] = Field(default_factory=list, description="At most 40 last lines, secrets redacted.")
+    log_tail: list[str] = Field(default_factory=list, description="At most 40 last lines (each at most 400 "
+                                "characters, 6000 in all; log_path has everything), secrets redacted.")
     error: Problem | None = None
     additions: list[Addition] = Field(default_factory=list)
     repeats: RepeatStats | None = None

@@ -85,6 +85,61 @@ class Redactor:
         return True
 
 
+class StreamRedactor:
+    """Redacts a byte stream chunk by chunk (sglang's output on its way to the log).
+
+    A secret may be split across two reads, so the longest tail of what came in that could still grow into
+    a secret is held back until the next chunk (or `finish`); everything else is returned at once, so
+    progress (tqdm's `\\r` redraws) still reaches the log promptly. Without secrets it returns its input.
+    """
+
+    def __init__(self, values: Iterable[str] = ()):
+        secrets = sorted({v.encode("utf-8", "surrogateescape") for v in values if v and len(v) >= MIN_SECRET_LEN},
+                         key=len, reverse=True)
+        self.secrets = secrets
+        self._pattern = None
+        self._pending = b""
+        if secrets:
+            import re
+
+            self._pattern = re.compile(b"|".join(re.escape(v) for v in secrets))
+        self._redacted = REDACTED.encode()
+
+    def feed(self, data: bytes) -> bytes:
+        """What of `data` (after what was held back) can be written now, redacted exactly as the whole
+        stream would be: a match is applied only where no later byte could still turn it into a longer one."""
+        if self._pattern is None:
+            return data
+        text, out, pos = self._pending + data, [], 0
+        while True:
+            undecided = self._undecided(text, pos)
+            m = self._pattern.search(text, pos) if pos < undecided else None
+            if m is None or m.start() >= undecided:  # a match may end past `undecided`, never start there
+                out.append(text[pos:undecided])
+                self._pending = text[undecided:]
+                return b"".join(out)
+            out += (text[pos:m.start()], self._redacted)
+            pos = m.end()
+
+    def finish(self) -> bytes:
+        rest, self._pending = self._pending, b""
+        return self._pattern.sub(self._redacted, rest) if self._pattern is not None and rest else rest
+
+    def _undecided(self, text: bytes, start: int) -> int:
+        """The leftmost position >= start from which the rest of text is a proper prefix of a secret (only
+        more data can tell whether a secret starts there), else len(text). A few finds per chunk."""
+        n, first_pos = len(text), len(text)
+        for secret in self.secrets:
+            head = secret[:1]
+            pos = text.find(head, max(start, n - len(secret) + 1), first_pos)
+            while pos != -1:
+                if secret.startswith(text[pos:]):
+                    first_pos = pos
+                    break
+                pos = text.find(head, pos + 1, first_pos)
+        return first_pos
+
+
 # Env values kept in records for these; only the names for everything else.
 _KEEP_PREFIXES = ("SGLANG_", "FLASHINFER_", "CUDA_", "NCCL_")
 _KEEP_NAMES = {"PYTORCH_CUDA_ALLOC_CONF"}

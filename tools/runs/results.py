@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..problems import Problem
 from . import integration, runner, store
-from .log_progress import LogFollower, LogState, read_log
+from .log_progress import ELLIPSIS, LINE_CHARS, LogFollower, LogState, cap_line, read_log
 from .model import RunResult
 from .redact import Redactor
 
@@ -33,6 +33,10 @@ FIXES = {
     "cancelled": "",
     "unknown": "Read the log tail, and log_path for the whole log.",
 }
+
+TAIL_CHARS = 6000  # the whole log_tail; log_path has everything
+SERVER_ARGS_CHARS = 8000
+VERSION_CACHE_FILE = "sglang_version.json"
 
 _followers: OrderedDict[tuple[str, int], LogFollower] = OrderedDict()
 
@@ -57,6 +61,44 @@ def _follower(record: dict, index: int) -> LogFollower | None:
     return f
 
 
+def capped_tail(lines: list[str]) -> list[str]:
+    """The last lines that fit in TAIL_CHARS (each already at most LINE_CHARS), with a marker if some were cut."""
+    kept, total = [], 0
+    for line in reversed(lines):
+        line = cap_line(line) or ""
+        if total + len(line) > TAIL_CHARS:
+            kept.append(f"[{len(lines) - len(kept)} earlier line(s) cut; the whole log is at log_path]")
+            break
+        kept.append(line)
+        total += len(line)
+    return kept[::-1]
+
+
+def capped_server_args(value):
+    """sglang's server_args as a result carries it: long values cut, at most SERVER_ARGS_CHARS in all."""
+    if isinstance(value, str):
+        return cap_line(value, SERVER_ARGS_CHARS)
+    if not isinstance(value, dict):
+        return value
+    import json
+
+    out, total = {}, 0
+    for key, item in value.items():
+        if isinstance(item, str):
+            item = cap_line(item)
+        elif isinstance(item, (dict, list)):
+            text = json.dumps(item, default=str)
+            if len(text) > LINE_CHARS:
+                item = cap_line(text)
+        size = len(str(key)) + len(json.dumps(item, default=str)) + 4
+        if total + size > SERVER_ARGS_CHARS:
+            out["_truncated"] = f"{len(value) - len(out)} more key(s) cut{ELLIPSIS}; the whole line is in the log"
+            break
+        out[str(key)[:LINE_CHARS]] = item
+        total += size
+    return out
+
+
 def _base(record: dict) -> dict:
     return {k: record.get(k) for k in ("run_id", "status", "command", "argv", "env", "gpus", "hardware",
                                        "sglang_version", "additions", "created_at", "started_at", "ended_at",
@@ -78,9 +120,9 @@ def live_result(record: dict) -> RunResult:
         data["progress_message"] = st.message() + (f" (repeat {index + 1}/{repeats})" if repeats > 1 else "")
         data["progress"] = round((index + st.fraction()) / repeats, 4)
         redactor = Redactor.from_env()
-        data["log_tail"] = redactor.data(list(st.tail))
+        data["log_tail"] = redactor.data(capped_tail(list(st.tail)))
         data["log_path"] = f.path
-        data["server_args"] = redactor.data(st.server_args)
+        data["server_args"] = redactor.data(capped_server_args(st.server_args))
     else:
         data["phase"] = "queued" if record.get("status") == "queued" else None
     data["status"] = record.get("status") or "queued"
@@ -209,7 +251,7 @@ def _conclude(record: dict) -> RunResult:
             try:
                 perfs.append(integration.parse_perf_dump(p))
             except Exception as exc:  # a malformed dump is a finding, not a crash
-                warnings.append(Problem(code="bad_perf_dump", message=f"Could not parse {p}: {exc}"))
+                warnings.append(Problem(code="bad_perf_dump", message=cap_line(f"Could not parse {p}: {exc}")))
                 perfs.append(None)
         else:
             perfs.append(None)
@@ -218,8 +260,8 @@ def _conclude(record: dict) -> RunResult:
     outputs = _outputs(record, states)
 
     data["log_path"] = log_paths[-1] if log_paths else data["log_path"]
-    data["log_tail"] = redactor.data(list(last.tail))
-    data["server_args"] = redactor.data(last.server_args)
+    data["log_tail"] = redactor.data(capped_tail(list(last.tail)))
+    data["server_args"] = redactor.data(capped_server_args(last.server_args))
     data["outputs"] = outputs
     data["perf_dump_path"] = next((p for p in perf_paths if os.path.exists(p)), None)
     if record.get("profile"):
@@ -231,7 +273,7 @@ def _conclude(record: dict) -> RunResult:
         data["perf"] = {k: first_perf.get(k) for k in ("total_ms", "denoise_ms", "stages", "steps",
                                                        "memory_checkpoints")}
     vram = integration.parse_vram_log(last.vram_lines, log_paths[-1] if log_paths else None,
-                                      record.get("sglang_version"))
+                                      record.get("sglang_version"), command=advice_argv(record.get("argv") or []))
     data["vram"] = vram
     peak = (vram or {}).get("peak_reserved_gb") or (first_perf or {}).get("peak_reserved_gb")
     if peak is None and last.memory_peak_mb:
@@ -247,6 +289,8 @@ def _conclude(record: dict) -> RunResult:
         data["repeats"] = _repeat_stats(states, perfs)
 
     status, error = _classify(record, outcome, exit_codes, last, first_perf, outputs)
+    if error is not None and error.code == "bad_flag":
+        error = _maybe_stale_version(record, error, last)
     if status == "succeeded" and warmup and data["warmup_excluded_s"] is None and not last.warmup_failed:
         warnings.append(Problem(code="no_warmup_line", message="The '(with warmup excluded)' line is missing."))
     data["status"] = status
@@ -281,6 +325,45 @@ def _classify(record: dict, outcome, exit_codes, st: LogState, perf, outputs) ->
     if not outputs:
         return "failed", problem("no_perf_dump", "sglang exited 0 but wrote no output file.")
     return "succeeded", None
+
+
+# Flags whose values are the run's own paths: advice (improved_command) is for run_generate's argv, which
+# refuses them, so they are left out of the command it is built from.
+_RUN_PATH_FLAGS = ("--perf-dump-path", "--output-path", "--output-file-name")
+
+
+def advice_argv(argv: list[str]) -> list[str]:
+    """The run's argv without the paths run_generate owns: what parse_vram_log improves."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in _RUN_PATH_FLAGS:
+            skip = "=" not in a
+            continue
+        out.append(a)
+    return out
+
+
+def _maybe_stale_version(record: dict, error: Problem, st: LogState) -> Problem:
+    """sglang refused a flag run_generate added for the cached version: the version changed under the cache.
+
+    Drop the cache (every server process sees the file go) and say so."""
+    import re
+
+    line = " ".join(filter(None, [st.errors.get("bad_flag"), st.last_error_line, error.message]))
+    added = record.get("added_flags") or []
+    named = [f for f in added if re.search(re.escape(f) + r"(?![\w-])", line)]
+    if not named:
+        return error
+    home = record.get("home")
+    runner.drop_version_cache(os.path.join(home, VERSION_CACHE_FILE) if home else None)
+    return Problem(code=error.code, message=error.message, flag=named[0],
+                   fix=f"sglang refused {named[0]}, which run_generate added for sglang {record.get('sglang_version')}: "
+                       "the installed sglang version may have changed; run again (the cached version was dropped, "
+                       "so the next run asks sglang for its version).")
 
 
 def _asked_for_diffusers(argv: list[str]) -> bool:

@@ -2,7 +2,8 @@
 
 - `spawn_supervisor` starts `python -m ...runs.supervise <run_dir>` in its own session, so the run
   outlives the server that started it (an IDE restarting its MCP server, a CLI call that returns).
-- `launch_sglang` starts sglang in its own process group, stdout and stderr appended to one log.
+- `launch_sglang` starts sglang in its own process group, stdout and stderr on the supervisor's pipe
+  (log_pump copies it into the log, redacted).
 - `stop_group` is cancel and timeout: SIGTERM to the group, SIGKILL after a grace period, reap.
 - `sweep_marked` kills stragglers that left the group (setsid) but carry the run's env marker.
 - `sglang_version` reads the installed version through the executable, once, with a timeout.
@@ -38,11 +39,12 @@ _children: list[subprocess.Popen] = []  # supervisors this process started, reap
 
 # -- starting ----------------------------------------------------------------------------------------
 
-def spawn_supervisor(run_dir: str, spec: dict, env: dict[str, str]) -> int:
+def spawn_supervisor(run_dir: str, spec: dict, env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> int:
     """Start the detached supervisor; the spec (real argv, may hold secrets) goes through stdin, not disk.
 
     We take supervisor.lock before the supervisor exists and hand it the locked descriptor, so there is
-    no moment where a live run looks vanished to another process.
+    no moment where a live run looks vanished to another process. pass_fds (GPU locks the caller holds)
+    go to the supervisor under the same numbers; the caller closes its copies.
     """
     reap_children()
     lock_fd = os.open(os.path.join(run_dir, "supervisor.lock"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -52,7 +54,7 @@ def spawn_supervisor(run_dir: str, spec: dict, env: dict[str, str]) -> int:
             proc = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, os.path.dirname(os.path.abspath(__file__)), run_dir, str(lock_fd)],
                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                env=env, cwd=run_dir, start_new_session=True, close_fds=True, pass_fds=(lock_fd,),
+                env=env, cwd=run_dir, start_new_session=True, close_fds=True, pass_fds=(lock_fd, *pass_fds),
             )
     finally:
         os.close(lock_fd)  # the supervisor's copy keeps the lock
@@ -70,15 +72,22 @@ def reap_children() -> None:
     _children[:] = [p for p in _children if p.poll() is None]
 
 
-def launch_sglang(argv: list[str], env: dict[str, str], log_path: str, cwd: str,
+def launch_sglang(argv: list[str], env: dict[str, str], output_fd: int, cwd: str,
                   pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
-    """Start sglang in a new process group; both streams append to one log (tqdm's \\r stays inline)."""
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    """Start sglang in a new process group, stdout and stderr both on output_fd (the supervisor's pipe,
+    so tqdm's \\r stays inline with the log lines)."""
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output_fd, stderr=output_fd, env=env, cwd=cwd,
+                            start_new_session=True, close_fds=True, pass_fds=pass_fds)
+
+
+def open_pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when pid exits (Linux 5.3+), for select(); None where unavailable."""
+    if not hasattr(os, "pidfd_open"):
+        return None
     try:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, env=env, cwd=cwd,
-                                start_new_session=True, close_fds=True, pass_fds=pass_fds)
-    finally:
-        os.close(fd)
+        return os.pidfd_open(pid)
+    except OSError:
+        return None
 
 
 def become_subreaper() -> bool:
@@ -92,38 +101,6 @@ def become_subreaper() -> bool:
         return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         return False
-
-
-def wait_child(proc: subprocess.Popen, timeout: float, wakeup_fd: int | None = None) -> int | None:
-    """Block until the child exits, a signal arrives (wakeup_fd) or timeout: no polling loop, ~0 CPU.
-
-    Returns the exit code, or None if it is still running.
-    """
-    if hasattr(os, "pidfd_open"):
-        import select
-
-        try:
-            pidfd = os.pidfd_open(proc.pid)
-        except OSError:
-            pidfd = None
-        if pidfd is not None:
-            try:
-                fds = [pidfd] + ([wakeup_fd] if wakeup_fd is not None else [])
-                ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
-                if wakeup_fd is not None and wakeup_fd in ready:
-                    try:
-                        os.read(wakeup_fd, 512)
-                    except OSError:
-                        pass
-            except InterruptedError:
-                pass
-            finally:
-                os.close(pidfd)
-            return proc.poll()
-    try:
-        return proc.wait(timeout=min(timeout, 0.05))
-    except subprocess.TimeoutExpired:
-        return None
 
 
 def reap_any() -> None:
@@ -273,22 +250,65 @@ def resolve_executable(cmd: list[str]) -> str | None:
 
 
 _VERSION_LINE = r"sglang version:\s*([0-9][0-9A-Za-z.+-]*)"
-_version_cache: dict[tuple, str | None] = {}
+VERSION_TTL_S = 3600.0
+# key -> (version, epoch when probed, signature of the disk cache when we last agreed with it)
+_version_cache: dict[tuple, tuple[str | None, float, tuple | None]] = {}
 
 
-def sglang_version(cmd: list[str], cache_file: str | None = None, timeout_s: float = 60.0) -> str | None:
-    """`<sglang> version` -> '0.5.10.post1'; cached per command and executable mtime, in memory and on disk."""
+def _stamp(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def version_cache_key(cmd: list[str]) -> tuple | None:
+    """The command, its program and the mtimes of the program and of every file the command names.
+
+    `python3 /path/sglang_script` or a wrapper script change when sglang is reinstalled where the
+    interpreter does not; `docker exec ...` names no file at all, hence the TTL as well."""
     exe = resolve_executable(cmd)
     if exe is None:
         return None
+    files = [(a, _stamp(a)) for a in cmd[1:] if os.sep in a and os.path.isfile(a)]
+    return (tuple(cmd), exe, _stamp(exe), tuple(files))
+
+
+def _file_signature(path: str | None) -> tuple | None:
+    if not path:
+        return None
     try:
-        stamp = os.stat(exe).st_mtime_ns
+        st = os.stat(path)
     except OSError:
-        stamp = 0
-    key = (tuple(cmd), exe, stamp)
-    if key in _version_cache:
-        return _version_cache[key]
-    disk_key = json.dumps([list(cmd), exe, stamp])
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def drop_version_cache(cache_file: str | None) -> None:
+    """Forget every cached version, here and (through the disk file) in every other server process."""
+    _version_cache.clear()
+    if cache_file:
+        try:
+            os.remove(cache_file)
+        except OSError:
+            pass
+
+
+def sglang_version(cmd: list[str], cache_file: str | None = None, timeout_s: float = 60.0,
+                   ttl_s: float = VERSION_TTL_S) -> str | None:
+    """`<sglang> version` -> '0.5.10.post1'; cached in memory and on disk for ttl_s, per version_cache_key.
+
+    The memory cache follows the disk file: when another process drops it (a run failed on a flag we
+    added, see results), every process probes again."""
+    key = version_cache_key(cmd)
+    if key is None:
+        return None
+    now = time.time()
+    signature = _file_signature(cache_file)
+    hit = _version_cache.get(key)
+    if hit and now - hit[1] < ttl_s and (cache_file is None or hit[2] == signature):
+        return hit[0]
+    disk_key = json.dumps(key)
     disk: dict = {}
     if cache_file:
         try:
@@ -296,9 +316,11 @@ def sglang_version(cmd: list[str], cache_file: str | None = None, timeout_s: flo
                 disk = json.load(f)
         except (OSError, ValueError):
             disk = {}
-        if isinstance(disk, dict) and disk_key in disk:
-            _version_cache[key] = disk[disk_key]
-            return disk[disk_key]
+        disk = disk if isinstance(disk, dict) else {}
+        entry = disk.get(disk_key)
+        if isinstance(entry, dict) and isinstance(entry.get("at"), (int, float)) and now - entry["at"] < ttl_s:
+            _version_cache[key] = (entry.get("version"), float(entry["at"]), signature)
+            return entry.get("version")
     try:
         out = subprocess.run([*cmd, "version"], stdin=subprocess.DEVNULL, capture_output=True,
                              timeout=timeout_s, start_new_session=True)
@@ -309,10 +331,9 @@ def sglang_version(cmd: list[str], cache_file: str | None = None, timeout_s: flo
 
     m = re.search(_VERSION_LINE, text)
     version = m.group(1) if m else None
-    _version_cache[key] = version
     if cache_file and version:
-        disk = disk if isinstance(disk, dict) else {}
-        disk[disk_key] = version
+        disk = {k: v for k, v in disk.items() if isinstance(v, dict) and now - v.get("at", 0) < ttl_s}
+        disk[disk_key] = {"version": version, "at": now}
         tmp = f"{cache_file}.{os.getpid()}.tmp"
         try:
             os.makedirs(os.path.dirname(cache_file), exist_ok=True)
@@ -321,4 +342,7 @@ def sglang_version(cmd: list[str], cache_file: str | None = None, timeout_s: flo
             os.replace(tmp, cache_file)
         except OSError:
             pass
+        signature = _file_signature(cache_file)
+    if version:  # an unreadable answer is asked again next time (sglang may have just been installed)
+        _version_cache[key] = (version, now, signature)
     return version

@@ -192,8 +192,8 @@ def save_history(home: str, record: dict) -> None:
 
 
 def query_history(home: str, model: str | None = None, status: str | None = None, hardware: str | None = None,
-                  limit: int = 20) -> tuple[list[dict], int]:
-    """Newest first; returns (rows, total matching)."""
+                  limit: int = 20, statuses: tuple[str, ...] | None = None) -> tuple[list[dict], int]:
+    """Newest first; returns (rows, total matching). `statuses`: any of these (with or instead of status)."""
     if not os.path.exists(history_path(home)):
         return [], 0
     where, args = [], []
@@ -203,6 +203,9 @@ def query_history(home: str, model: str | None = None, status: str | None = None
     if status:
         where.append("status = ?")
         args.append(status)
+    if statuses:
+        where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        args += list(statuses)
     if hardware:
         where.append("(lower(hardware) = lower(?) OR lower(gpu_type) = lower(?))")
         args += [hardware, hardware]
