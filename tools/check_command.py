@@ -87,6 +87,14 @@ def check_command(command: str | None = None, argv: list[str] | None = None, har
     warnings: list[Problem] = []
     tokens = _tokens(command, argv)
     version = resolve_version(sglang_version, warnings)
+    hw = _hardware(hardware, warnings)
+    return check_argv(tokens, version, hw, vram_budget_gb, family, warnings)
+
+
+def check_argv(tokens: list[str], version: str, hw: ResolvedHardware | None, vram_budget_gb: float | None = None,
+               family: str | None = None, warnings: list[Problem] | None = None) -> CheckResult:
+    """check_command once the release and the hardware are resolved (None: skip hardware checks, detect nothing)."""
+    warnings = [] if warnings is None else warnings
     parsed = parse_tokens(tokens, version)
     legal = ("repeated_flag", "abbreviated_flag")  # argparse takes these; they are misleading, not errors
     errors = [p for p in parsed.problems if p.code not in legal]
@@ -97,7 +105,6 @@ def check_command(command: str | None = None, argv: list[str] | None = None, har
     elif parsed.subcommand != "generate":
         raise ToolInputError("not_generate", f"`{parsed.subcommand}` is not `sglang generate` (or `sglang serve`).",
                              "Pass a `sglang generate ...` (or `sglang serve ...`) command.", flag="command")
-    hw = _hardware(hardware, warnings)
 
     def result(**found) -> CheckResult:
         return CheckResult(valid=not errors, errors=errors, warnings=warnings, normalized_argv=parsed.argv(),

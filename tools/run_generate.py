@@ -197,7 +197,7 @@ async def _version(cmd: list[str], home: Path) -> str:
 
 # -- GPUs -------------------------------------------------------------------------------------------
 
-def _choose_gpus(gpus: list[int] | None, needed: int, warnings: list[Problem],
+def _choose_gpus(gpus: list[int] | None, needed: int, warnings: list[Problem], detected: tuple,
                  locks_dir: str | None = None) -> tuple[list, dict, str | None, str | None]:
     """(GPUs for the record and locks, env to set, GPU type, hardware spec).
 
@@ -206,7 +206,8 @@ def _choose_gpus(gpus: list[int] | None, needed: int, warnings: list[Problem],
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     tokens = [t.strip() for t in visible.split(",") if t.strip()] if visible else None
     as_gpu = lambda t: int(t) if str(t).isdigit() else t  # noqa: E731
-    idle, gpu_type, hardware = integration.detect_idle_gpus()  # also names the GPU type for the history
+    idle, gpu_type, _ = detected
+    hardware = None
     if gpus is not None:
         if any(not isinstance(g, int) or g < 0 for g in gpus) or len(set(gpus)) != len(gpus):
             raise ToolInputError("bad_gpus", f"gpus must be distinct GPU indices >= 0, got {gpus}.",
@@ -388,8 +389,9 @@ async def run_generate(
     home = state_home()
     version = await _version(cmd, home)
 
+    detected = integration.detect_idle_gpus()  # once: checks the command against this host, then picks GPUs
     errors, check_warnings = integration.check_command(["sglang", "generate", "--model-path", model, *user],
-                                                      version, gpus)
+                                                      version, detected[2])
     warnings += check_warnings
     if allow_unknown_flags:
         warnings += [e for e in errors if e.code == "unknown_flag"]
@@ -414,7 +416,7 @@ async def run_generate(
 
     num_gpus_flag = _flag_value(user, "--num-gpus")
     needed = int(num_gpus_flag) if num_gpus_flag and num_gpus_flag.isdigit() else (len(gpus) if gpus else 1)
-    chosen, gpu_env, gpu_type, hardware = _choose_gpus(gpus, needed, warnings, str(home / "locks"))
+    chosen, gpu_env, gpu_type, hardware = _choose_gpus(gpus, needed, warnings, detected, str(home / "locks"))
     if gpus and num_gpus_flag is None and len(gpus) > 1:
         warnings.append(Problem(code="num_gpus_unset", message=f"{len(gpus)} GPUs given but argv has no --num-gpus; "
                                 "sglang uses its default.", fix=f"Add --num-gpus {len(gpus)} to argv.", flag="--num-gpus"))

@@ -821,12 +821,14 @@ def parse_vram_log(log_path: str | None = None, text: str | None = None, command
 def _check_command_validator(version: str | None) -> CommandValidator:
     """check_command's errors for an improved command, against the release that wrote the log."""
     def validate(argv: list[str], env: dict[str, str]) -> list[Problem]:
-        from .check_command import check_command  # the rules engine, only when a command is given
+        from ..knowledge import releases
+        from .check_command import check_argv  # the rules engine, only when a command is given
 
-        try:
-            return check_command(argv=argv, sglang_version=version).errors
-        except ToolInputError as exc:
-            return [exc.problem]
+        try:  # flags and rules only: the log's host is not this one, so detect no GPUs
+            return check_argv(argv, releases.resolve(version).version, None).errors
+        except (ToolInputError, ValueError) as exc:
+            return [exc.problem] if isinstance(exc, ToolInputError) else [Problem(code="bad_sglang_version",
+                                                                                   message=str(exc))]
     return validate
 
 

@@ -6,10 +6,12 @@ import os
 from typing import Any
 
 from ...knowledge import loader
-from ..check_command import check_command as _check_command
+from ..check_command import check_argv
 from ..detect_gpus import detect_gpus
+from ..hardware_spec import hardware_from_detection, parse_hardware_spec
 from ..perf_dump import load_perf_dump
-from ..problems import Problem
+from ..planning.inputs import resolve_version
+from ..problems import Problem, ToolInputError
 from ..vram_log import parse_vram_log as _parse_vram_log
 
 _VRAM_KEEP = ("format", "log_level", "peak_reserved_gb", "peak_allocated_gb", "pool_overhead_gb", "pool_overhead_pct",
@@ -17,20 +19,26 @@ _VRAM_KEEP = ("format", "log_level", "peak_reserved_gb", "peak_allocated_gb", "p
               "max_peak_mb", "summary", "warnings", "improved_command")
 
 
-def check_command(argv: list[str], version: str | None, gpus: list[int] | None) -> tuple[list[Problem], list[Problem]]:
-    """(errors, warnings) for an `sglang generate` argv. Errors stop the run before it starts."""
-    result = _check_command(argv=argv, sglang_version=version)
+def check_command(argv: list[str], version: str | None, hardware: str | None) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) for an `sglang generate` argv on this host's GPUs (`hardware`, a spec from detection)."""
+    hw = parse_hardware_spec(hardware) if hardware else None  # detected already: never detect twice
+    warnings: list[Problem] = []
+    result = check_argv(list(argv), resolve_version(version, warnings), hw, warnings=warnings)
     # a run uses this host's GPUs, whatever they are: there is no hardware spec to plan against
     return result.errors, [w for w in result.warnings if w.code != "hardware_unknown"]
 
 
 def detect_idle_gpus() -> tuple[list[int] | None, str | None, str | None]:
-    """(idle GPU indices, GPU type, hardware like '2xH100'), or Nones when no GPU is detected."""
+    """(idle GPU indices, GPU type, this host's hardware spec for check_command), or Nones with no GPU."""
     result = detect_gpus()
     if not result.gpu_count:
         return None, None, None
     first = result.gpus[0]
-    return list(result.idle_gpus), first.kb_gpu or first.name, None
+    try:
+        spec = hardware_from_detection(result, use="all").spec
+    except ToolInputError:  # e.g. only MIG slices: check without a hardware spec
+        spec = None
+    return list(result.idle_gpus), first.kb_gpu or first.name, spec
 
 
 def parse_perf_dump(path: str) -> dict[str, Any]:
