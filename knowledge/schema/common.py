@@ -21,7 +21,8 @@ def version_key(version: str) -> tuple[int, ...]:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: validators are built on first use (loading data), not at import, so startup stays fast
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Source(Strict):
