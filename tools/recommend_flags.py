@@ -11,8 +11,8 @@ from .hardware_spec import ResolvedHardware, parse_hardware_spec
 from .planning.context import PlanContext
 from .planning.estimate import VramEstimate
 from .planning.inputs import resolve_budget, resolve_model, resolve_target_hardware, resolve_version
-from .planning.plan import Plan
-from .planning.render import BASE_ENV, FlagChoice, command_line, flags_to_argv, render_flags
+from .planning.cmdline import command_line
+from .planning.render import BASE_ENV, FlagChoice, flags_to_argv, render_flags
 from .planning.search import Scored, precision_options, rank
 from .planning.workload import Workload, resolve_workload
 from .problems import Problem, ToolInputError

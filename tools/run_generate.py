@@ -14,12 +14,13 @@ from typing import Awaitable, Callable
 import anyio
 
 from ..server.settings import SGLANG_ENV, sglang_command, state_home
+from .planning.cmdline import command_line
 from .problems import Problem, ToolInputError, cap_list
 from ..knowledge import releases
 from .runs import gpu_lock, integration, runner, store
 from .runs.model import Addition, CancelResult, ListRunsResult, RunResult, RunSummary
 from .runs.redact import Redactor, env_for_record, is_secret_name
-from .runs.results import VERSION_CACHE_FILE, finalize, view
+from .runs.results import finalize, view
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
 STATUSES = ("queued", "running", "succeeded", "failed", "timeout", "cancelled", "interrupted")
@@ -100,10 +101,6 @@ def _flag_value(argv: list[str], flag: str) -> str | None:
 def _pair(flag: str, value: str) -> list[str]:
     # `--flag=value` keeps a value that starts with '-' from being read as a flag
     return [f"{flag}={value}"] if value.startswith("-") else [flag, value]
-
-
-def shell_line(env: dict[str, str], argv: list[str]) -> str:
-    return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()), *(shlex.quote(a) for a in argv)])
 
 
 # -- pre-checks -------------------------------------------------------------------------------------
@@ -508,7 +505,7 @@ async def run_generate(
     record = {
         "run_id": run_id, "home": str(home), "run_dir": rdir, "created_at": store.now_iso(), "status": "queued",
         "model": model, "prompt": redactor.text(prompt),
-        "command": redactor.text(shell_line({**caller_env, **env_add}, shown)), "argv": redactor.data(shown),
+        "command": redactor.text(command_line(shown, {**caller_env, **env_add})), "argv": redactor.data(shown),
         "env": redactor.data(env_for_record(child_env, env_names)), "added_flags": added_flags,
         "waiting_for": "waiting for " + ", ".join(blocked) if blocked else None,
         "additions": [a.model_dump() for a in additions], "warnings": [w.model_dump() for w in warnings],

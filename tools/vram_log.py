@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import ast
 import re
-import shlex
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from pydantic import BaseModel, Field
 
 from .perf_dump import VersionRange
-from .problems import Problem, ToolInputError, cap_list
+from .planning.cmdline import command_line, env_and_argv
+from .problems import Problem, ToolInputError
 
 MAX_TEXT_CHARS = 4 * 1024 * 1024
 BLOCK = 2 * 1024 * 1024
@@ -482,25 +482,13 @@ CommandValidator = Callable[[list[str], dict[str, str]], list[Problem]]
 
 def split_command(command: str | list[str]) -> tuple[dict[str, str], list[str]]:
     """A shell line or argv -> (env assignments, argv)."""
-    if isinstance(command, str):
-        try:
-            tokens = shlex.split(command)
-        except ValueError as exc:
-            raise ToolInputError("bad_command", f"Could not split the command: {exc}.",
-                                 "Pass the command as a list of arguments, or fix its quoting.", flag="command")
-    elif isinstance(command, list) and all(isinstance(t, str) for t in command):
-        tokens = list(command)
-    else:
+    if not isinstance(command, str) and not (isinstance(command, list) and all(isinstance(t, str) for t in command)):
         raise ToolInputError("bad_command", "`command` must be a string or a list of strings.", flag="command")
-    env: dict[str, str] = {}
-    while tokens and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", tokens[0]):
-        key, value = tokens.pop(0).split("=", 1)
-        env[key] = value
-    return env, tokens
-
-
-def shell_line(env: dict[str, str], argv: list[str]) -> str:
-    return " ".join([f"{k}={shlex.quote(v)}" for k, v in env.items()] + [shlex.quote(a) for a in argv])
+    try:
+        return env_and_argv(command)
+    except ValueError as exc:
+        raise ToolInputError("bad_command", f"Could not split the command: {exc}.",
+                             "Pass the command as a list of arguments, or fix its quoting.", flag="command") from None
 
 
 def is_sglang_generate(argv: list[str]) -> bool:
@@ -521,7 +509,7 @@ def improve_command(command: str | list[str], changes: list[SuggestedChange],
     """Apply suggested changes to a command. `validate` (e.g. check_command's rules) may add problems."""
     env, argv = split_command(command)
     if not is_sglang_generate(argv):
-        return ImprovedCommand(argv=argv, env=env, command=shell_line(env, argv), problems=[_not_sglang_problem()])
+        return ImprovedCommand(argv=argv, env=env, command=command_line(argv, env), problems=[_not_sglang_problem()])
     applied: list[str] = []
     for change in changes:
         for flag in change.remove:
@@ -545,7 +533,7 @@ def improve_command(command: str | list[str], changes: list[SuggestedChange],
             argv = argv + change.add
             applied.append("set " + " ".join(change.add))
     problems = validate(argv, env) if validate else []
-    return ImprovedCommand(argv=argv, env=env, command=shell_line(env, argv), applied=applied, problems=problems)
+    return ImprovedCommand(argv=argv, env=env, command=command_line(argv, env), applied=applied, problems=problems)
 
 
 # --- The tool ---------------------------------------------------------------------------------------------------

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass, field
 
 from ...knowledge import loader
 from ...knowledge.schema.option import Option
 from ..perf_dump import PROFILER_ENVS, PROFILER_FLAGS, user_flags
+from ..planning.cmdline import env_and_argv
 
-_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 TRUE = {"true", "1", "yes", "on"}
 FALSE = {"false", "0", "no", "off"}
 
 
 def parse_command(command: str | None) -> tuple[dict[str, str], dict[str, str | None]]:
     """(env prefix, flags) of an `sglang generate` line; a bare flag maps to None. Bad shell text gives empties."""
-    if not command:
-        return {}, {}
-    try:
-        tokens = shlex.split(re.sub(r"\\\r?\n", " ", command))
-    except ValueError:
-        return {}, {}
-    env: dict[str, str] = {}
-    i = 1 if tokens[:1] == ["env"] else 0
-    while i < len(tokens) and _ENV.match(tokens[i]):
-        name, _, value = tokens[i].partition("=")
-        env[name] = value
-        i += 1
+    env, tokens = command_tokens(command)
     flags: dict[str, str | None] = {}
+    i = 0
     while i < len(tokens):
         tok = tokens[i]
         if tok.startswith("--"):
@@ -64,16 +53,9 @@ def command_tokens(command: str | None) -> tuple[dict[str, str], list[str]]:
     if not command:
         return {}, []
     try:
-        tokens = shlex.split(re.sub(r"\\\r?\n", " ", command))
+        return env_and_argv(command)
     except ValueError:
         return {}, []
-    env: dict[str, str] = {}
-    i = 1 if tokens[:1] == ["env"] else 0
-    while i < len(tokens) and _ENV.match(tokens[i]):
-        name, _, value = tokens[i].partition("=")
-        env[name] = value
-        i += 1
-    return env, tokens[i:]
 
 
 @dataclass

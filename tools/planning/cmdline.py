@@ -46,6 +46,11 @@ class ParsedCommand:
         return self.flags.get(flag)
 
 
+def command_line(argv: list[str], env: dict[str, str]) -> str:
+    """One copy-pasteable shell line: the env assignments, then the shell-quoted argv."""
+    return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()), shlex.join(argv)])
+
+
 def split_command(command: str) -> list[str]:
     """Shell-split one command line, joining backslash line continuations."""
     joined = re.sub(r"\\\r?\n", " ", command)
@@ -55,16 +60,21 @@ def split_command(command: str) -> list[str]:
         raise ValueError(f"the command is not valid shell syntax ({exc})") from exc
 
 
-def _peel_prefix(tokens: list[str]) -> tuple[dict[str, str], list[str], list[Problem]]:
+def peel_env(tokens: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Leading `VAR=value` assignments (after an optional `env`) and the argv that follows them."""
     env: dict[str, str] = {}
-    i = 0
-    if tokens and tokens[0] == "env":
-        i = 1
+    i = 1 if tokens[:1] == ["env"] else 0
     while i < len(tokens) and _ENV_ASSIGN.match(tokens[i]):
         name, _, value = tokens[i].partition("=")
         env[name] = value
         i += 1
-    return env, tokens[i:], []
+    return env, tokens[i:]
+
+
+def env_and_argv(command: str | list[str]) -> tuple[dict[str, str], list[str]]:
+    """(env assignments, argv) of a shell line or an argv list; ValueError for text that does not split."""
+    tokens = split_command(command) if isinstance(command, str) else [str(t) for t in command]
+    return peel_env(tokens)
 
 
 def _looks_like_flag(token: str) -> bool:
@@ -147,7 +157,8 @@ def _unknown_flag_problem(version: str, written: str) -> Problem:
 
 def parse_tokens(tokens: list[str], version: str) -> ParsedCommand:
     """Parse argv tokens (with or without leading env assignments and `sglang generate`)."""
-    env, rest, problems = _peel_prefix(list(tokens))
+    env, rest = peel_env(list(tokens))
+    problems: list[Problem] = []
     subcommand = "generate"
     if rest and rest[0].endswith("sglang"):
         rest = rest[1:]

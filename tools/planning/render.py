@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 
 from pydantic import BaseModel, Field
 
@@ -35,11 +34,6 @@ def option_source(option_id: str) -> str:
         return option_id
     preferred = next((s for s in entry.sources if s.kind == "code"), entry.sources[0])
     return f"options/{option_id} ({preferred.ref})"
-
-
-def command_line(argv: list[str], env: dict[str, str]) -> str:
-    assigns = [f"{k}={shlex.quote(v)}" for k, v in env.items()]
-    return " ".join([*assigns, shlex.join(argv)])
 
 
 def aux_layerwise_flag(version: str) -> str | None:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Literal
 
-from ...knowledge import releases
 from ...knowledge.schema.option import cc_allows
 from .context import PlanContext
 from .cost import CostBreakdown, plan_cost
