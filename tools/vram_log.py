@@ -32,6 +32,7 @@ from typing import BinaryIO, Callable, Iterator
 
 from pydantic import BaseModel, Field
 
+from ..knowledge import releases
 from .perf_dump import VersionRange
 from .planning.cmdline import command_line, env_and_argv
 from .problems import Problem, ToolInputError
@@ -565,10 +566,10 @@ def _open(log_path: str | None, text: str | None) -> tuple[BinaryIO, str]:
 
 
 def _version_tuple(version: str | None) -> tuple[int, ...] | None:
-    if not version:
+    try:
+        return releases.parse_version(version) if version else None
+    except ValueError:  # a hint the caller mistyped: read the log without it
         return None
-    nums = re.findall(r"\d+", version.split("+")[0])
-    return tuple(int(n) for n in nums[:3]) if len(nums) >= 2 else None
 
 
 class _Aggregate:
@@ -809,7 +810,6 @@ def parse_vram_log(log_path: str | None = None, text: str | None = None, command
 def _check_command_validator(version: str | None) -> CommandValidator:
     """check_command's errors for an improved command, against the release that wrote the log."""
     def validate(argv: list[str], env: dict[str, str]) -> list[Problem]:
-        from ..knowledge import releases
         from .check_command import check_argv  # the rules engine, only when a command is given
 
         try:  # flags and rules only: the log's host is not this one, so detect no GPUs

@@ -11,6 +11,8 @@ Stdlib only: the supervisor imports this module.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import fcntl
 import os
 
@@ -76,13 +78,12 @@ def _read_holder(fd: int) -> str:
         return ""
 
 
-def busy(locks_dir: str) -> set[str]:
-    """Keys (lock_key) of the GPUs some run holds now, exclusively or shared: not free for a new run."""
-    out: set[str] = set()
+def _held(locks_dir: str, probe: int) -> Iterator[tuple[str, int]]:
+    """(GPU key, open fd) of each GPU lock file that `probe` (LOCK_EX: any holder, LOCK_SH: exclusive ones) finds held."""
     try:
         names = os.listdir(locks_dir)
     except OSError:
-        return out
+        return
     for name in names:
         if not (name.startswith("gpu-") and name.endswith(".lock")):
             continue
@@ -91,33 +92,20 @@ def busy(locks_dir: str) -> set[str]:
         except OSError:
             continue
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        except OSError:
-            out.add(name[4:-5])
+            try:
+                fcntl.flock(fd, probe | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            except OSError:
+                yield name[4:-5], fd
         finally:
             os.close(fd)
-    return out
+
+
+def busy(locks_dir: str) -> set[str]:
+    """Keys (lock_key) of the GPUs some run holds now, exclusively or shared: not free for a new run."""
+    return {key for key, _ in _held(locks_dir, fcntl.LOCK_EX)}
 
 
 def holders(locks_dir: str) -> dict[str, str]:
     """GPU key -> run id holding it exclusively right now (for list/diagnostics)."""
-    out: dict[str, str] = {}
-    try:
-        names = os.listdir(locks_dir)
-    except OSError:
-        return out
-    for name in names:
-        if not (name.startswith("gpu-") and name.endswith(".lock")):
-            continue
-        path = os.path.join(locks_dir, name)
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            except OSError:
-                out[name[4:-5]] = _read_holder(fd) or "?"
-        finally:
-            os.close(fd)
-    return out
+    return {key: _read_holder(fd) or "?" for key, fd in _held(locks_dir, fcntl.LOCK_SH)}
