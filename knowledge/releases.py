@@ -7,17 +7,12 @@ from the real wheels; nothing here knows a version boundary by itself.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 
 from .loader import load
+from .schema.common import parse_version
 from .schema.release import FlagInfo, LogLine, PerfDumpFormat, Release
-
-_VERSION = re.compile(
-    r"^v?(?P<base>\d+\.\d+\.\d+)(?:\.post(?P<post>\d+))?(?P<pre>(?:rc|a|b|\.?dev)\d*)?(?:\+[\w.]+)?$"
-)
-
 
 class ResolvedRelease(Release):
     """A table row, plus how the asked-for version mapped onto it."""
@@ -34,21 +29,6 @@ class FlagSpan:
     since: str
     until: str
     info: FlagInfo | None
-
-
-def parse_version(version: str) -> tuple[int, ...]:
-    """Sort key for any sglang version string; pre-releases sort just below their release.
-
-    Raises ValueError for text that is not a version.
-    """
-    text = str(version).strip()
-    m = _VERSION.match(text)
-    if not m:
-        raise ValueError(f"not an sglang version: {version!r} (expected something like 0.5.10 or 0.5.10.post1)")
-    base = tuple(int(p) for p in m.group("base").split("."))
-    if m.group("pre"):
-        return (*base, -2)
-    return (*base, int(m.group("post")) if m.group("post") else -1)
 
 
 @cache

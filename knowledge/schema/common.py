@@ -9,15 +9,29 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SourceKind = Literal["seed", "code", "help", "docs", "blog", "pr", "issue", "measured", "spec"]
 
-_VERSION = re.compile(r"^\d+\.\d+\.\d+(\.post\d+)?$")
+_RELEASE = re.compile(r"^\d+\.\d+\.\d+(\.post\d+)?$")
+_ANY_VERSION = re.compile(
+    r"^v?(?P<base>\d+\.\d+\.\d+)(?:\.post(?P<post>\d+))?(?P<pre>(?:rc|a|b|\.?dev)\d*)?(?:\+[\w.]+)?$"
+)
+
+
+def parse_version(version: str) -> tuple[int, ...]:
+    """Sort key for any sglang version string (v0.5.12, 0.5.12+cu128, 0.5.14rc1 ...): post releases sort after
+    their base, pre-releases just below it. ValueError for text that is not a version."""
+    m = _ANY_VERSION.match(str(version).strip())
+    if not m:
+        raise ValueError(f"not an sglang version: {version!r} (expected something like 0.5.10 or 0.5.10.post1)")
+    base = tuple(int(p) for p in m.group("base").split("."))
+    if m.group("pre"):
+        return (*base, -2)
+    return (*base, int(m.group("post")) if m.group("post") else -1)
 
 
 def version_key(version: str) -> tuple[int, ...]:
-    """Sort key for sglang versions like 0.5.10.post1 (post releases sort after their base)."""
-    if not _VERSION.match(version):
+    """Sort key of a released version as the data writes it (0.5.10 or 0.5.10.post1, nothing else)."""
+    if not _RELEASE.match(version):
         raise ValueError(f"not an sglang version: {version!r} (expected like 0.5.10 or 0.5.10.post1)")
-    base, _, post = version.partition(".post")
-    return (*(int(p) for p in base.split(".")), int(post) if post else -1)
+    return parse_version(version)
 
 
 class Strict(BaseModel):
