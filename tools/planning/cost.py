@@ -22,6 +22,11 @@ NVLINK_ALGBW_GBS = 450.0  # measured all-to-all on 2xH200 for 128-512 MB message
 PCIE_GBS = {"pcie": 20.0, "none": 20.0, "unknown": 20.0, "mixed": 20.0}
 H2D_GBS = 20.0  # host-to-device copies of offloaded weights (pinned memory, PCIe 4/5)
 RING_EFFICIENCY = 0.85  # ring attention overlaps less than Ulysses
+# Share of a forward that sequence parallelism does not split (norms, modulation, launch and scheduling), and
+# FSDP's weight gathers, which overlap little: both fitted on SGLang's CI H100 baselines (knowledge evidence
+# ev-ci-h100-flux1-two-gpus, ev-ci-h100-zimage-sp-vs-fsdp, ev-ci-h100-qwen-image-ring2; tests/test_cost_model.py).
+SP_SERIAL_SHARE = 0.2
+FSDP_GATHER_EXPOSURE = 2.0
 # Attention speed relative to FlashAttention (seed: approximate attention ~1.5-2x on attention; SDPA slower
 # than FA on long sequences).
 ATTENTION_SPEED = {"": 1.0, "fa": 1.0, "torch_sdpa": 0.8, "sage_attn": 1.6, "sage_attn_3": 1.8}
@@ -54,11 +59,12 @@ def plan_cost(model: Model, workload: Workload, plan: Plan, estimate: VramEstima
     tokens = estimate.tokens
     branches = 2 if workload.uses_cfg and not plan.cfg_parallel else 1
     forwards = workload.num_inference_steps * branches * workload.num_outputs_per_prompt
-    linear, attention = (f / (plan.sp * plan.tp) for f in forward_flops(model, tokens))
+    linear, attention = forward_flops(model, tokens)
     speed = bf16_tflops * 1e12 * MFU * (COMPILE_SPEEDUP if plan.compile else 1.0)
-    if plan.ring > 1:
-        speed *= RING_EFFICIENCY
-    compute_per_forward = linear / speed + attention / (speed * ATTENTION_SPEED.get(plan.attention_backend, 1.0))
+    one_gpu = linear / speed + attention / (speed * ATTENTION_SPEED.get(plan.attention_backend, 1.0))
+    split = plan.sp * plan.tp
+    parallel = (1 - SP_SERIAL_SHARE) * one_gpu / split / (RING_EFFICIENCY if plan.ring > 1 else 1.0)
+    compute_per_forward = one_gpu if split == 1 else SP_SERIAL_SHARE * one_gpu + parallel
     bw = link_gbs(interconnect) * 1e9
     width = model.attention_heads * model.head_dim
     comm_per_forward = 0.0
@@ -69,8 +75,7 @@ def plan_cost(model: Model, workload: Workload, plan: Plan, estimate: VramEstima
     dit_bytes = sum(c.params_b for c in model.components if c.role == "dit" and c.active) * 1e9 * 2
     exposed = 0.0
     if plan.fsdp and plan.num_gpus > 1:
-        exposed += max(0.0, dit_bytes * (plan.num_gpus - 1) / plan.num_gpus / bw - compute_per_forward) + \
-            0.05 * compute_per_forward
+        exposed += FSDP_GATHER_EXPOSURE * dit_bytes * (plan.num_gpus - 1) / plan.num_gpus / bw
     if plan.group("dit") == "layerwise":
         exposed += max(0.0, dit_bytes / (H2D_GBS * 1e9) - compute_per_forward) + 0.03 * compute_per_forward
     if plan.cfg_parallel:  # the two halves exchange their noise prediction once per step
