@@ -22,10 +22,11 @@ NVLINK_ALGBW_GBS = 450.0  # measured all-to-all on 2xH200 for 128-512 MB message
 PCIE_GBS = {"pcie": 20.0, "none": 20.0, "unknown": 20.0, "mixed": 20.0}
 H2D_GBS = 20.0  # host-to-device copies of offloaded weights (pinned memory, PCIe 4/5)
 RING_EFFICIENCY = 0.85  # ring attention overlaps less than Ulysses
-# Share of a forward that sequence parallelism does not split (norms, modulation, launch and scheduling), and
+# Time per layer and forward that sequence parallelism does not split (modulation, text tokens, launches), and
 # FSDP's weight gathers, which overlap little: both fitted on SGLang's CI H100 baselines (knowledge evidence
 # ev-ci-h100-flux1-two-gpus, ev-ci-h100-zimage-sp-vs-fsdp, ev-ci-h100-qwen-image-ring2; tests/test_cost_model.py).
-SP_SERIAL_SHARE = 0.2
+# A fixed time, not a share: it matters for 4k-token images and vanishes for 75k-token videos.
+SP_SERIAL_S_PER_LAYER = 0.0006
 FSDP_GATHER_EXPOSURE = 2.0
 # Attention speed relative to FlashAttention (seed: approximate attention ~1.5-2x on attention; SDPA slower
 # than FA on long sequences).
@@ -63,8 +64,9 @@ def plan_cost(model: Model, workload: Workload, plan: Plan, estimate: VramEstima
     speed = bf16_tflops * 1e12 * MFU * (COMPILE_SPEEDUP if plan.compile else 1.0)
     one_gpu = linear / speed + attention / (speed * ATTENTION_SPEED.get(plan.attention_backend, 1.0))
     split = plan.sp * plan.tp
-    parallel = (1 - SP_SERIAL_SHARE) * one_gpu / split / (RING_EFFICIENCY if plan.ring > 1 else 1.0)
-    compute_per_forward = one_gpu if split == 1 else SP_SERIAL_SHARE * one_gpu + parallel
+    serial = min(one_gpu, SP_SERIAL_S_PER_LAYER * model.num_layers)
+    parallel = (one_gpu - serial) / split / (RING_EFFICIENCY if plan.ring > 1 else 1.0)
+    compute_per_forward = one_gpu if split == 1 else serial + parallel
     bw = link_gbs(interconnect) * 1e9
     width = model.attention_heads * model.head_dim
     comm_per_forward = 0.0
