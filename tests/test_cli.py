@@ -100,3 +100,36 @@ def test_call_usage_errors_exit_2_with_one_line(args, needle):
     proc = run_cli(*args)
     assert proc.returncode == 2
     assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_streamable_http_transport_serves_the_tools(tmp_path):
+    import socket
+    import time
+
+    import anyio
+    from mcp import Client
+
+    with socket.socket() as s:  # a free loopback port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([SCRIPT, "serve", "--transport", "streamable-http", "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    async def list_over_http() -> set[str]:
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            return {t.name for t in (await client.list_tools()).tools}
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                names = anyio.run(list_over_http)
+                break
+            except Exception:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        assert names == {spec.name for spec in TOOLS}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
