@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 
 from .hardware_spec import ResolvedHardware
@@ -73,9 +75,13 @@ def _hardware(hardware: str | None, warnings: list[Problem]) -> ResolvedHardware
         return None
 
 
-def check_command(command: str | None = None, argv: list[str] | None = None, hardware: str | None = None,
-                  sglang_version: str | None = None, vram_budget_gb: float | None = None,
-                  family: str | None = None) -> CheckResult:
+def check_command(command: Annotated[str | None, Field(description="A full `sglang generate ...` line (env "
+                                                                  "prefixes and \\ continuations allowed).")] = None,
+                  argv: Annotated[list[str] | None, Field(description="The same as a list, instead of command.")] = None,
+                  hardware: Annotated[str | None, Field(description="e.g. '2xH100'; omitted: detect.")] = None,
+                  sglang_version: Annotated[str | None, Field(description="Target release, e.g. '0.5.14'.")] = None,
+                  vram_budget_gb: Annotated[float | None, Field(description="GiB per GPU the run may use.")] = None,
+                  family: Annotated[str | None, Field(description="Family of an unknown model.")] = None) -> CheckResult:
     """Validate a `sglang generate` command (a shell line with optional VAR=value prefixes and backslash
     continuations, or an argv list) against a target sglang release and hardware: unknown or misspelled flags,
     values the release does not accept, illegal combinations, degrees that do not fit the GPUs, features the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -225,23 +226,27 @@ def _no_plan_error(ctx: PlanContext, objective: str, unfit: list[Scored], broken
 
 
 def recommend_flags(
-    model: str,
-    hardware: str | None = None,
-    family: str | None = None,
-    vram_budget_gb: float | None = None,
-    objective: str = "speed",
-    allow_lossy: bool = False,
+    model: Annotated[str, Field(description="Hugging Face id, short name (e.g. 'flux.1-dev') or local diffusers "
+                                            "folder.")],
+    hardware: Annotated[str | None, Field(description="<count>x<gpu>[-<memory>GB][-sxm|-pcie|-nvl], e.g. "
+                                                      "'1xRTX4090', '4xH100-80GB', '8xH200'; omitted: detect.")] = None,
+    family: Annotated[str | None, Field(description="Family of an unknown model (e.g. 'wan2.1', 'flux.1').")] = None,
+    vram_budget_gb: Annotated[float | None, Field(description="GiB per GPU the run may use; omitted: all of it.")] = None,
+    objective: Annotated[str, Field(description="'speed', 'memory' or 'balanced' (fastest with 10 % "
+                                                "headroom).")] = "speed",
+    allow_lossy: Annotated[bool, Field(description="Also consider options that change outputs.")] = False,
     width: int | None = None,
     height: int | None = None,
     num_frames: int | None = None,
     num_inference_steps: int | None = None,
     guidance_scale: float | None = None,
     negative_prompt: str | None = None,
-    image_path: str | None = None,
-    image_width: int | None = None,
+    image_path: Annotated[str | None, Field(description="Input image, for edit and image-to-video models.")] = None,
+    image_width: Annotated[int | None, Field(description="Input image size, when there is no image_path.")] = None,
     image_height: int | None = None,
     num_outputs_per_prompt: int = 1,
-    sglang_version: str | None = None,
+    sglang_version: Annotated[str | None, Field(description="Release that will run, e.g. '0.5.23'; omitted: the "
+                                                            "installed one, else the newest known.")] = None,
 ) -> RecommendResult:
     """Recommend the fastest valid, fully explicit `sglang generate` command for a diffusion model on given GPUs
     and a per-GPU VRAM budget, with a reason and source for every flag, a VRAM estimate, alternatives worth
