@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from sglang_diffusion_mcp.tools.problems import Problem, ToolInputError
-from sglang_diffusion_mcp.tools.vram_log import analyze_vram_log, improve_command, parse_vram_log, suggest_changes
+from sglang_diffusion_mcp.tools.vram_advice import improve_command, suggest_changes
+from sglang_diffusion_mcp.tools.vram_log import analyze_vram_log, parse_vram_log
 
 LOGS = Path(__file__).parent / "fixtures" / "vram_logs"
 CMD = "sglang generate --model-path black-forest-labs/FLUX.1-dev --vae-cpu-offload --text-encoder-cpu-offload true"
