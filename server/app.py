@@ -31,6 +31,9 @@ INSTRUCTIONS = (
 def _as_tool_error(spec: ToolSpec, exc: Exception) -> ToolError:
     if isinstance(exc, ToolInputError):
         return ToolError(exc.text)
+    if isinstance(exc, OSError):  # a path the caller gave that the system refuses: theirs to fix
+        where = f" ({str(exc.filename)[:200]})" if exc.filename else ""
+        return ToolError(f"[os_error] {exc.strerror or exc}{where}. Fix: check the path or file you passed.")
     log.exception("tool %s failed", spec.name)
     return ToolError(f"[internal_error] {spec.name} failed unexpectedly ({type(exc).__name__}: {exc}). "
                      "Fix: check the inputs; if they look right, report this with the server log (stderr).")

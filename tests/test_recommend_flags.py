@@ -243,3 +243,12 @@ def test_the_installed_sglang_version_is_used_when_none_is_given(monkeypatch, tm
     result = recommend_flags(model="flux.1-dev", hardware="1xH100")
     assert result.sglang_version == "0.5.10.post1"
     assert "--warmup" in result.argv and "--performance-mode" not in result.argv
+
+
+def test_a_given_image_path_is_in_the_command(tmp_path):
+    image = tmp_path / "cat.png"
+    image.write_bytes(b"png")
+    result = recommend_flags(model="wan2.2-ti2v-5b", hardware="1xH100", sglang_version="0.5.23",
+                             image_path=str(image))
+    assert result.argv[result.argv.index("--image-path") + 1] == str(image)
+    assert check_command(argv=result.argv, hardware="1xH100", sglang_version="0.5.23").valid

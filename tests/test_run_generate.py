@@ -449,3 +449,15 @@ async def test_env_input_reaches_sglang_and_is_recorded_by_the_allowlist(monkeyp
         with pytest.raises(ToolInputError) as e:
             await run(env=bad)
         assert e.value.problem.code == code and e.value.problem.flag == "env"
+
+
+@pytest.mark.parametrize("kwargs, flag", [
+    ({"prompt": "a\x00b"}, None),
+    ({"prompt": "p" * 30_000}, "prompt"),
+    ({"env": {"PATH": ""}}, "env"),
+])
+async def test_runs_that_cannot_start_are_refused_up_front(monkeypatch, tmp_path, kwargs, flag):
+    use_fake(monkeypatch, tmp_path)
+    with pytest.raises(ToolInputError) as info:
+        await run(**kwargs)
+    assert info.value.problem.code == "bad_input" and info.value.problem.fix

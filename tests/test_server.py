@@ -66,3 +66,20 @@ async def test_knowledge_resources(mode):
         first = entries[0]["id"]
         one = await client.read_resource(f"sglang-diffusion://knowledge/tips/{first}")
         assert json.loads(one.contents[0].text)["id"] == first
+
+
+@pytest.mark.parametrize("tool, args", [
+    ("detect_gpus", {"snapshot_dir": "/" + "p" * 5000}),
+    ("parse_vram_log", {"log_path": "/" + "p" * 5000}),
+])
+async def test_a_path_the_system_refuses_is_an_actionable_error(tool, args):
+    async with Client(build_server()) as client:
+        result = await client.call_tool(tool, args)
+    text = result.content[0].text
+    assert result.is_error and "internal_error" not in text and "Fix:" in text
+
+
+async def test_errors_never_echo_megabytes_of_input():
+    async with Client(build_server()) as client:
+        result = await client.call_tool("recommend_flags", {"model": "flux.1-dev", "hardware": "x" * 200_000})
+    assert result.is_error and len(result.content[0].text) < 5000

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+MAX_PROBLEM_TEXT = 2000  # an error echoes the bad input; never megabytes of it
 
 
 class Problem(BaseModel):
@@ -12,6 +14,13 @@ class Problem(BaseModel):
     message: str = Field(description="What is wrong, in one or two sentences.")
     fix: str = Field(default="", description="What to do instead.")
     flag: str | None = Field(default=None, description="The flag or input this concerns, if any.")
+
+    @field_validator("message", "fix", "flag")
+    @classmethod
+    def _cap(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > MAX_PROBLEM_TEXT:
+            return value[:MAX_PROBLEM_TEXT] + f"... [{len(value) - MAX_PROBLEM_TEXT} more characters]"
+        return value
 
 
 class ToolInputError(Exception):

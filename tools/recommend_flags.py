@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, Field
@@ -279,6 +280,13 @@ def recommend_flags(
         raise _no_plan_error(ctx, objective, unfit, broken)
     best = valid[0]
     flags = render_flags(ctx, best.plan, _reasons(ctx, best, valid[1] if len(valid) > 1 else None))
+    if image_path:  # given, so it belongs in the copy-pasteable command
+        flags.insert(1, FlagChoice(flag="--image-path", value=image_path, reason="The input image, as given.",
+                                   source=f"releases/sglang-{version} (--image-path)"))
+        if not Path(image_path).expanduser().exists():
+            warnings.append(Problem(code="image_path_not_here", message=f"{image_path[:200]} does not exist on this "
+                                    "machine.", fix="Fine if the command runs elsewhere; otherwise fix the path.",
+                                    flag="image_path"))
     env = dict(BASE_ENV)
     argv = flags_to_argv(flags)
     warnings += [Problem(code="default_replaced", message=note, fix="Pass num_frames to choose.", flag="num_frames")

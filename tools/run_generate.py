@@ -105,6 +105,23 @@ def _pair(flag: str, value: str) -> list[str]:
 
 # -- pre-checks -------------------------------------------------------------------------------------
 
+MAX_PROMPT_CHARS = 20_000  # far above any text encoder's context; keeps argv, records and results small
+MAX_ARGV_BYTES = 256 * 1024  # well under the kernel's limit for one process's arguments and environment
+
+
+def _check_launchable(prompt: str, argv: list[str] | None, env: dict[str, str] | None) -> None:
+    """Refuse before starting what the operating system would refuse at exec."""
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ToolInputError("bad_input", f"The prompt has {len(prompt)} characters; the cap is {MAX_PROMPT_CHARS}.",
+                             "Shorten it: text encoders read a few hundred tokens at most.", flag="prompt")
+    values = [prompt, *(str(a) for a in argv or []), *(f"{k}={v}" for k, v in (env or {}).items())]
+    if any("\x00" in v for v in values):
+        raise ToolInputError("bad_input", "An argument or environment value contains a NUL character, which no "
+                             "process argument can hold.", "Remove the NUL (\\x00) from the prompt, argv or env.")
+    if sum(len(v.encode("utf-8", "replace")) for v in values) > MAX_ARGV_BYTES:
+        raise ToolInputError("bad_input", "The arguments are too long to start a process with.",
+                             "Shorten the prompt or argv.", flag="argv")
+
 def _hf_home() -> Path:
     return Path(os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
                 / "huggingface").expanduser()
@@ -261,6 +278,10 @@ def _check_env(env: object) -> dict[str, str]:
         if not isinstance(value, str) or "\0" in value or len(value) > 32_768:
             raise ToolInputError("bad_input", f"env {name} must be a string (no NUL, at most 32 KiB).",
                                  f"Pass {name} as a string, e.g. \"1\" or \"true\".", flag="env")
+        if name in ("PATH", "PYTHONPATH", "LD_PRELOAD", "LD_LIBRARY_PATH"):
+            raise ToolInputError("bad_input", f"env sets {name}, which decides how sglang itself starts.",
+                                 f"Leave {name} to the server's environment; point {SGLANG_ENV} at the sglang "
+                                 "executable to use.", flag="env")
         if name in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", runner.RUN_MARKER_ENV):
             raise ToolInputError("conflicting_input", f"env sets {name}, which run_generate sets for the run.",
                                  "Choose GPUs with gpus=[...] instead." if name.startswith("CUDA") else
@@ -354,6 +375,7 @@ async def run_generate(
                              flag="timeout_s")
     wait_s = min(max(0.0, float(wait_s)), 3600.0)
     caller_env = _check_env(env)
+    _check_launchable(prompt, argv, caller_env)
     user = _strip_prefix([str(a) for a in (argv or [])])
     owned = _has_flag(user, *OWNED_FLAGS)
     if owned:
@@ -597,7 +619,9 @@ def list_runs(model: str | None = None, status: str | None = None, hardware: str
     if status is not None and status not in STATUSES:
         raise ToolInputError("bad_input", f"status {status!r} is not a run status.", f"Use one of {', '.join(STATUSES)}.",
                              flag="status")
-    limit = max(1, min(int(limit), 100))
+    if not 1 <= int(limit) <= 100:
+        raise ToolInputError("bad_limit", f"limit must be between 1 and 100, got {limit}.",
+                             "Pass a smaller limit and filter by model, status or hardware.", flag="limit")
     home = str(state_home())
     runner.reap_children()
     reconcile_all(home)

@@ -587,6 +587,10 @@ def parse_vram_log(log_path: str | None = None, text: str | None = None, command
     `sglang_version` (optional) names the release that wrote the log, when known.
     """
     result = analyze_vram_log(log_path=log_path, text=text, sglang_version=sglang_version)
+    if sglang_version and _version_tuple(sglang_version) is None:
+        result.warnings.append(Problem(code="bad_sglang_version", flag="sglang_version",
+                                       message=f"sglang_version {sglang_version[:80]!r} is not a version; ignored.",
+                                       fix="Pass the release that wrote the log, e.g. '0.5.10.post1', or leave it out."))
     if command is not None:
         version = sglang_version or (result.versions.until or result.versions.since if result.versions else None)
         result.improved_command = _improved(command, result, _check_command_validator(version))

@@ -7,16 +7,24 @@ from ...knowledge.models_lookup import ModelMatch, identify_model
 from ..hardware_spec import ResolvedHardware, resolve_hardware
 from ..problems import Problem, ToolInputError
 
+MAX_NAME_CHARS = 1000  # longer than any model id, path or hardware spec; keeps fuzzy matching fast
+
 
 def resolve_model(model: str, family: str | None) -> ModelMatch:
     if not isinstance(model, str) or not model.strip():
         raise ToolInputError("missing_model", "No model was given.",
                              "Pass a Hugging Face id (e.g. Wan-AI/Wan2.1-T2V-1.3B-Diffusers), a short name, or a "
                              "local diffusers folder.", flag="model")
+    if len(model) > MAX_NAME_CHARS:
+        raise ToolInputError("bad_model", f"model is {len(model)} characters long; no model id or path is.",
+                             "Pass a Hugging Face id, a short name or a local folder path.", flag="model")
     return identify_model(model.strip(), family)
 
 
 def resolve_target_hardware(hardware: str | None) -> ResolvedHardware:
+    if hardware is not None and len(hardware) > MAX_NAME_CHARS:
+        raise ToolInputError("bad_hardware_spec", f"hardware is {len(hardware)} characters long.",
+                             "Write it like 1xRTX4090, 4xH100-80GB or 8xH200.", flag="hardware")
     try:
         resolved = resolve_hardware(hardware)
     except ToolInputError as exc:
