@@ -35,7 +35,7 @@ def _as_tool_error(spec: ToolSpec, exc: Exception) -> ToolError:
         where = f" ({str(exc.filename)[:200]})" if exc.filename else ""
         return ToolError(f"[os_error] {exc.strerror or exc}{where}. Fix: check the path or file you passed.")
     log.exception("tool %s failed", spec.name)
-    return ToolError(f"[internal_error] {spec.name} failed unexpectedly ({type(exc).__name__}: {exc}). "
+    return ToolError(f"[internal_error] {spec.name} failed unexpectedly ({type(exc).__name__}: {str(exc)[:500]}). "
                      "Fix: check the inputs; if they look right, report this with the server log (stderr).")
 
 
