@@ -305,7 +305,7 @@ async def test_gated_model_precheck(monkeypatch, tmp_path):
 
 async def test_disk_space_precheck(monkeypatch, tmp_path):
     use_fake(monkeypatch, tmp_path)
-    monkeypatch.setattr(rg, "_free_gb", lambda path: 0.2)
+    monkeypatch.setattr("sglang_diffusion_mcp.tools.runs.prechecks._free_gb", lambda path: 0.2)
     with pytest.raises(ToolInputError) as e:
         await run()
     assert e.value.problem.code == "disk_full"
@@ -395,7 +395,9 @@ async def test_output_dir_that_is_not_writable_and_the_state_home_space(monkeypa
     with pytest.raises(ToolInputError) as e:
         await run(output_dir="/proc/x/outputs")
     assert e.value.problem.code == "output_dir_not_writable" and "not a writable folder" in e.value.problem.message
-    monkeypatch.setattr(rg, "_free_gb", lambda path: 0.05 if str(path).startswith(str(isolated_state)) else 500.0)
+    from sglang_diffusion_mcp.tools.runs import prechecks
+
+    monkeypatch.setattr(prechecks, "_free_gb", lambda path: 0.05 if str(path).startswith(str(isolated_state)) else 500.0)
     with pytest.raises(ToolInputError) as e:
         await run(output_dir=str(tmp_path / "outs"))
     assert e.value.problem.code == "disk_full" and str(isolated_state) in e.value.problem.message

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -14,11 +13,12 @@ from typing import Awaitable, Callable
 import anyio
 
 from ..server.settings import SGLANG_ENV, sglang_command, state_home
+from ..knowledge import releases
 from .planning.cmdline import command_line
 from .problems import Problem, ToolInputError, cap_list
-from ..knowledge import releases
 from .runs import gpu_lock, integration, runner, store
 from .runs.model import Addition, CancelResult, ListRunsResult, RunResult, RunSummary
+from .runs.prechecks import check_disk, check_env, check_gated, check_launchable, check_writable
 from .runs.redact import Redactor, env_for_record, is_secret_name
 from .runs.results import finalize, view
 
@@ -34,8 +34,6 @@ PROFILER_DIR_ENVS = ("SGLANG_DIFFUSION_TORCH_PROFILER_DIR", "SGLANG_TORCH_PROFIL
 FLASHINFER_ENV = "FLASHINFER_DISABLE_VERSION_CHECK"
 MIN_FREE_GB = {"image": 1.0, "video": 4.0}
 MIN_STATE_FREE_GB = 0.2  # the state home keeps logs, perf dumps and the history when outputs go elsewhere
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-MAX_ENV_VARS = 100
 # Env names (never values) a run's record keeps besides the allowlisted ones (values) and secrets (names):
 # the variables that can change what sglang does or how fast. The whole environment would be hundreds of
 # names, mostly the shell's; these prefixes keep the record bounded. Variables the caller passes in `env`
@@ -103,89 +101,7 @@ def _pair(flag: str, value: str) -> list[str]:
     return [f"{flag}={value}"] if value.startswith("-") else [flag, value]
 
 
-# -- pre-checks -------------------------------------------------------------------------------------
-
-MAX_PROMPT_CHARS = 20_000  # far above any text encoder's context; keeps argv, records and results small
-MAX_ARGV_BYTES = 256 * 1024  # well under the kernel's limit for one process's arguments and environment
-
-
-def _check_launchable(prompt: str, argv: list[str] | None, env: dict[str, str] | None) -> None:
-    """Refuse before starting what the operating system would refuse at exec."""
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise ToolInputError("bad_input", f"The prompt has {len(prompt)} characters; the cap is {MAX_PROMPT_CHARS}.",
-                             "Shorten it: text encoders read a few hundred tokens at most.", flag="prompt")
-    values = [prompt, *(str(a) for a in argv or []), *(f"{k}={v}" for k, v in (env or {}).items())]
-    if any("\x00" in v for v in values):
-        raise ToolInputError("bad_input", "An argument or environment value contains a NUL character, which no "
-                             "process argument can hold.", "Remove the NUL (\\x00) from the prompt, argv or env.")
-    if sum(len(v.encode("utf-8", "replace")) for v in values) > MAX_ARGV_BYTES:
-        raise ToolInputError("bad_input", "The arguments are too long to start a process with.",
-                             "Shorten the prompt or argv.", flag="argv")
-
-def _hf_home() -> Path:
-    return Path(os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                / "huggingface").expanduser()
-
-
-def _has_hf_token() -> bool:
-    if os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN"):
-        return True
-    candidates = [os.environ.get("HF_TOKEN_PATH"), _hf_home() / "token", Path.home() / ".huggingface" / "token"]
-    return any(c and Path(c).expanduser().is_file() and Path(c).expanduser().stat().st_size > 0 for c in candidates)
-
-
-def _has_cached_snapshot(model: str) -> bool:
-    hub = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or str(_hf_home() / "hub")
-    snapshots = Path(hub).expanduser() / ("models--" + model.replace("/", "--")) / "snapshots"
-    try:
-        return any(p.is_dir() and any(p.iterdir()) for p in snapshots.iterdir())
-    except OSError:
-        return False
-
-
-def _check_gated(model: str) -> None:
-    if Path(model).expanduser().exists() or not integration.model_is_gated(model):
-        return
-    if _has_hf_token() or _has_cached_snapshot(model):
-        return
-    raise ToolInputError(
-        "gated_model", f"{model} is in a gated Hugging Face repository, and there is no token (HF_TOKEN, "
-        "HUGGING_FACE_HUB_TOKEN or a token file in the Hugging Face home) and no cached snapshot.",
-        "Accept the license on the model's Hugging Face page, then set HF_TOKEN in the MCP server's environment "
-        "or run `huggingface-cli login`.", flag="model")
-
-
-def _free_gb(path: Path) -> float | None:
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    try:
-        return shutil.disk_usage(probe).free / 1024**3
-    except OSError:
-        return None
-
-
-def _check_disk(path: Path, need: float, what: str, flag: str | None = "output_dir") -> None:
-    free = _free_gb(path)
-    if free is not None and free < need:
-        raise ToolInputError("disk_full", f"Only {free:.2f} GiB free under {path}; a run needs at least {need} GiB "
-                             f"for {what}.", "Free disk space, or pass output_dir on a larger disk."
-                             if flag == "output_dir" else f"Free disk space under {path}, or set "
-                             "SGLANG_DIFFUSION_MCP_HOME to a folder on a larger disk.", flag=flag)
-
-
-def _check_writable(path: Path) -> None:
-    """output_dir must be a folder we can create and write in (e.g. not under /proc)."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ToolInputError("output_dir_not_writable", f"output_dir {path} is not a writable folder: "
-                             f"{exc.strerror or exc}.", "Pass an output_dir you can create and write to, or leave it "
-                             "out to keep outputs in the run folder.", flag="output_dir") from None
-
+# -- sglang -----------------------------------------------------------------------------------------
 
 def _sglang() -> tuple[list[str], str]:
     cmd = sglang_command()
@@ -259,34 +175,6 @@ def _take_gpu_locks(home: Path, chosen: list, run_id: str, shared: bool) -> tupl
     locks = gpu_lock.GpuLocks(str(home / "locks"), [str(g) for g in chosen], run_id, shared=shared)
     blocked = locks.try_acquire()
     return list(locks.fds), blocked
-
-
-def _check_env(env: object) -> dict[str, str]:
-    """The caller's extra environment variables: names like shell variables, string values."""
-    if env is None:
-        return {}
-    if not isinstance(env, dict):
-        raise ToolInputError("bad_input", "env must be an object of NAME: value strings.",
-                             "Pass e.g. {\"SGLANG_CACHE_DIT_ENABLED\": \"true\"}.", flag="env")
-    if len(env) > MAX_ENV_VARS:
-        raise ToolInputError("bad_input", f"env has {len(env)} variables; at most {MAX_ENV_VARS}.",
-                             "Pass only the variables the run needs.", flag="env")
-    for name, value in env.items():
-        if not isinstance(name, str) or not ENV_NAME.match(name):
-            raise ToolInputError("bad_input", f"env name {str(name)[:80]!r} is not an environment variable name.",
-                                 "Use letters, digits and '_', not starting with a digit.", flag="env")
-        if not isinstance(value, str) or "\0" in value or len(value) > 32_768:
-            raise ToolInputError("bad_input", f"env {name} must be a string (no NUL, at most 32 KiB).",
-                                 f"Pass {name} as a string, e.g. \"1\" or \"true\".", flag="env")
-        if name in ("PATH", "PYTHONPATH", "LD_PRELOAD", "LD_LIBRARY_PATH"):
-            raise ToolInputError("bad_input", f"env sets {name}, which decides how sglang itself starts.",
-                                 f"Leave {name} to the server's environment; point {SGLANG_ENV} at the sglang "
-                                 "executable to use.", flag="env")
-        if name in ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", runner.RUN_MARKER_ENV):
-            raise ToolInputError("conflicting_input", f"env sets {name}, which run_generate sets for the run.",
-                                 "Choose GPUs with gpus=[...] instead." if name.startswith("CUDA") else
-                                 f"Drop {name} from env.", flag="env")
-    return dict(env)
 
 
 # -- waiting ----------------------------------------------------------------------------------------
@@ -374,8 +262,8 @@ async def run_generate(
         raise ToolInputError("bad_input", f"timeout_s={timeout_s} is out of range.", "Use 1 s to 7 days.",
                              flag="timeout_s")
     wait_s = min(max(0.0, float(wait_s)), 3600.0)
-    caller_env = _check_env(env)
-    _check_launchable(prompt, argv, caller_env)
+    caller_env = check_env(env)
+    check_launchable(prompt, argv, caller_env)
     user = _strip_prefix([str(a) for a in (argv or [])])
     owned = _has_flag(user, *OWNED_FLAGS)
     if owned:
@@ -420,18 +308,18 @@ async def run_generate(
         more = f" (and {len(errors) - 1} more: {', '.join(e.code for e in errors[1:])})" if len(errors) > 1 else ""
         raise ToolInputError(first.code, first.message + more, first.fix, flag=first.flag)
 
-    _check_gated(model)
+    check_gated(model)
     run_id = store.new_run_id()
     rdir = store.run_dir(str(home), run_id)
     out_dir = Path(output_dir).expanduser().resolve() if output_dir else Path(rdir)
     video = (workload.get("num_frames") or 1) > 1
     need = MIN_FREE_GB["video" if video else "image"]
     if output_dir:
-        _check_writable(out_dir)
-        _check_disk(out_dir, need, "its outputs")
-        _check_disk(home, MIN_STATE_FREE_GB, "its log and perf dumps in the state home", flag=None)
+        check_writable(out_dir)
+        check_disk(out_dir, need, "its outputs")
+        check_disk(home, MIN_STATE_FREE_GB, "its log and perf dumps in the state home", flag=None)
     else:
-        _check_disk(home, need, "its outputs, perf dump and log")
+        check_disk(home, need, "its outputs, perf dump and log")
 
     num_gpus_flag = _flag_value(user, "--num-gpus")
     needed = int(num_gpus_flag) if num_gpus_flag and num_gpus_flag.isdigit() else (len(gpus) if gpus else 1)
