@@ -13,6 +13,7 @@ from ..knowledge.schema import version_key
 from ..server.settings import state_home
 from .compare_perf import resolve_ref, run_perf_choice
 from .runs import store as run_store
+from .runs.redact import Redactor, is_secret_name
 from .hardware_spec import parse_hardware_spec
 from .kernel_handoff.brief import Baseline, render_brief
 from .kernel_handoff.context import HandoffContext, command_tokens, parse_command, reproduction
@@ -184,10 +185,6 @@ def _hardware(ctx: HandoffContext, spec: str | None, trace_gpu: str | None, trac
 def _redact(command: str | None, env: dict[str, str], flags: dict[str, str | None]) -> str | None:
     """Hide secret values (HF_TOKEN=..., --hf-token ...) from the command that goes into the result and brief."""
     if not command:
-        return command
-    try:
-        from .runs.redact import Redactor, is_secret_name
-    except Exception:  # run_generate's redactor is optional here
         return command
     extra = [v for k, v in env.items() if is_secret_name(k)]
     extra += [v for k, v in flags.items() if v and is_secret_name(k.lstrip("-").replace("-", "_"))]

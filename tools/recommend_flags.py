@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from ..knowledge import loader, releases
+from .check_command import check_command
 from .hardware_spec import ResolvedHardware, parse_hardware_spec
 from .planning.context import PlanContext
 from .planning.estimate import VramEstimate
@@ -73,8 +74,6 @@ def _auto_baseline(ctx: PlanContext, num_gpus: int) -> Alternative:
         defaults = "; ".join(row.offload_defaults[:3]) or "its built-in defaults"
         why = (f"sglang {v} with nothing set decides offload by itself ({defaults}). Benchmark the recommendation "
                "against this.")
-    from .check_command import check_command  # the same rules judge sglang's own choice
-
     checked = check_command(argv=argv, hardware=ctx.hardware.spec, sglang_version=v, family=ctx.model.family)
     if checked.errors:
         why += " Here sglang's own layout breaks a rule: " + "; ".join(p.message for p in checked.errors[:2])

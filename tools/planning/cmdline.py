@@ -7,7 +7,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from ...knowledge import releases
+from ...knowledge import loader, releases
 from ..problems import Problem
 
 _ENV_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -115,8 +115,6 @@ def _value_problem(version: str, flag: str, values: list[str]) -> Problem | None
 
 def attention_backends(version: str) -> list[str]:
     """The backend names the release accepts, from the knowledge base (argparse itself does not list them)."""
-    from ...knowledge import loader
-
     option = loader.get("options", "attention_backend")
     spelling = option.spelling_for(version) if option else None
     return list(getattr(spelling, "choices", []) or [])
